@@ -109,12 +109,15 @@ func (t Token) LogValue() slog.Value {
 // errors into the errors below and make every method atomic: a method that
 // fails leaves the store as it was.
 //
-// Times are passed in (now) so that tests control the clock. Email arguments
-// are already normalised by the caller.
+// Times are passed in (now) so that tests control the clock. Stores keep
+// them to the microsecond and return them in UTC. A token or session has
+// expired once now is at or after its ExpiresAt. Email arguments are already
+// normalised by the caller.
 type Store interface {
 	// CreateUser inserts u together with the token tok (normally a
 	// PurposeVerifyEmail token for u). It returns ErrEmailTaken if the
-	// e-mail is in use, and then writes nothing.
+	// e-mail is in use, and then writes nothing. tok may be nil; if not,
+	// tok.UserID must be u.ID.
 	CreateUser(ctx context.Context, u *User, tok *Token) error
 	// UserByID and UserByEmail return ErrUserNotFound if there is none.
 	UserByID(ctx context.Context, id string) (*User, error)
@@ -127,6 +130,7 @@ type Store interface {
 
 	// CreateToken stores a single-use token. If replace is true, other
 	// tokens of the same user and purpose are deleted in the same step.
+	// ErrUserNotFound if the user is gone.
 	CreateToken(ctx context.Context, tok *Token, replace bool) error
 	// PeekToken returns the token with this hash and purpose without using
 	// it up: ErrTokenInvalid if there is none, ErrTokenExpired if it is past
@@ -149,13 +153,16 @@ type Store interface {
 	// ChangeCredentials replaces the credentials of user id if its current
 	// LoginKeyHash equals oldLoginKeyHash (ErrInvalidCredentials if not),
 	// and deletes every session of the user but keepSession (may be nil).
+	// ErrUserNotFound if there is none.
 	ChangeCredentials(ctx context.Context, id string, oldLoginKeyHash []byte, creds Credentials, keepSession []byte, now time.Time) error
 
 	// CreateSession stores a session. ErrUserNotFound if the user is gone.
 	CreateSession(ctx context.Context, s *Session) error
-	// SessionByHash returns a live session and its user and sets the
-	// session's LastSeenAt to now. ErrSessionNotFound if there is none
-	// or it has expired (an expired one is deleted).
+	// SessionByHash returns a live session and its user, sets the
+	// session's LastSeenAt to now and moves ExpiresAt on by as much, so a
+	// session lives its lifetime past its latest use (a clock that steps
+	// back moves neither). ErrSessionNotFound if there is none or it has
+	// expired (an expired one is deleted).
 	SessionByHash(ctx context.Context, hash []byte, now time.Time) (*Session, *User, error)
 	// DeleteSession removes one session; deleting a missing one is no error.
 	DeleteSession(ctx context.Context, hash []byte) error
@@ -166,6 +173,8 @@ type Store interface {
 	// ServerSecret returns the server-wide secret called name, creating it
 	// with size random bytes on first use. Every node of a cluster gets the
 	// same value (it is used to derive fake salts for unknown e-mails).
+	// size counts only on creation: asking for a stored secret with
+	// another size is an error.
 	ServerSecret(ctx context.Context, name string, size int) ([]byte, error)
 
 	// DeleteExpired removes expired sessions and tokens.
