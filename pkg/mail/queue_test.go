@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blindrelay/blindrelay/pkg/account"
+	"github.com/blindrelay/blindrelay/pkg/mail/mailtest"
 )
 
 // fakeMailer records mails; SendFunc, if set, decides each send's result.
@@ -283,9 +284,9 @@ func TestQueueRejectsInvalidMail(t *testing.T) {
 // still delivered.
 func TestQueueSMTP(t *testing.T) {
 	t.Parallel()
-	srv := newTestSMTPServer(t, testSMTPOptions{rejectRcpt: "nobody@example.com"})
+	srv := mailtest.NewServer(t, mailtest.Options{RejectRcpt: "nobody@example.com"})
 	logger, logs := testLogger(t)
-	s, err := NewSMTP(fmt.Sprintf("smtp://%s", srv.addr), testFrom, logger)
+	s, err := NewSMTP(fmt.Sprintf("smtp://%s", srv.Addr()), testFrom, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,8 +298,8 @@ func TestQueueSMTP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := srv.next(t)
-	checkMessage(t, got.data, good, time.Now())
+	got := srv.Next(t)
+	checkMessage(t, got.Data, good, time.Now())
 	if err := q.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestQueueSMTP(t *testing.T) {
 	default:
 		t.Fatal("worker still running after Close")
 	}
-	srv.none(t)
+	srv.None(t)
 	checkCounts(t, q, 1, 1, 0)
 	log := logs.String()
 	if !strings.Contains(log, `level=ERROR msg="mail not sent" kind=verify_email to=nobody@example.com attempts=1`) || !strings.Contains(log, "550") {

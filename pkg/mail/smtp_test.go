@@ -18,6 +18,7 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/blindrelay/blindrelay/pkg/account"
+	"github.com/blindrelay/blindrelay/pkg/mail/mailtest"
 )
 
 const testFrom = "blindrelay <noreply@relay.example.com>"
@@ -229,44 +230,66 @@ func newTestSMTP(t *testing.T, url string) *SMTP {
 
 func TestSMTPSend(t *testing.T) {
 	t.Parallel()
-	tlsConfig := selfSignedTLS(t)
+	tlsConfig := mailtest.SelfSignedTLS(t)
 	tests := []struct {
 		name     string
-		opts     testSMTPOptions
+		opts     mailtest.Options
 		url      string // %s is the server's address
 		wantTLS  bool
 		wantUser string
 	}{
 		{name: "plain", url: "smtp://%s"},
-		{name: "auth plain", opts: testSMTPOptions{user: "relay", pass: "s3cret p@ss:/"},
+		{name: "auth plain", opts: mailtest.Options{User: "relay", Pass: "s3cret p@ss:/"},
 			url: "smtp://relay:s3cret%%20p%%40ss%%3A%%2F@%s", wantUser: "relay"},
-		{name: "starttls", opts: testSMTPOptions{tlsConfig: tlsConfig},
+		{name: "starttls", opts: mailtest.Options{TLSConfig: tlsConfig},
 			url: "smtp://%s?insecure_skip_verify=true", wantTLS: true},
-		{name: "starttls required with auth", opts: testSMTPOptions{tlsConfig: tlsConfig, user: "relay", pass: "pw"},
+		{name: "starttls required with auth", opts: mailtest.Options{TLSConfig: tlsConfig, User: "relay", Pass: "pw"},
 			url: "smtp://relay:pw@%s?starttls=required&insecure_skip_verify=true", wantTLS: true, wantUser: "relay"},
-		{name: "starttls none", opts: testSMTPOptions{tlsConfig: tlsConfig},
+		{name: "starttls none", opts: mailtest.Options{TLSConfig: tlsConfig},
 			url: "smtp://%s?starttls=none"},
-		{name: "smtps with auth", opts: testSMTPOptions{tlsConfig: tlsConfig, implicitTLS: true, user: "relay", pass: "pw"},
+		{name: "smtps with auth", opts: mailtest.Options{TLSConfig: tlsConfig, ImplicitTLS: true, User: "relay", Pass: "pw"},
 			url: "smtps://relay:pw@%s?insecure_skip_verify=true", wantTLS: true, wantUser: "relay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newTestSMTPServer(t, tt.opts)
-			s := newTestSMTP(t, fmt.Sprintf(tt.url, srv.addr))
+			srv := mailtest.NewServer(t, tt.opts)
+			s := newTestSMTP(t, fmt.Sprintf(tt.url, srv.Addr()))
 			m := account.Mail{Kind: account.MailVerifyEmail, To: "Ada@Example.com", Language: "de", Link: testLink}
 			if err := s.Send(t.Context(), m); err != nil {
 				t.Fatal(err)
 			}
-			got := srv.next(t)
-			if got.tls != tt.wantTLS || got.authUser != tt.wantUser {
-				t.Errorf("server saw tls=%v user=%q, want tls=%v user=%q", got.tls, got.authUser, tt.wantTLS, tt.wantUser)
+			got := srv.Next(t)
+			if got.TLS != tt.wantTLS || got.AuthUser != tt.wantUser {
+				t.Errorf("server saw tls=%v user=%q, want tls=%v user=%q", got.TLS, got.AuthUser, tt.wantTLS, tt.wantUser)
 			}
-			if got.from != "noreply@relay.example.com" || !slices.Equal(got.to, []string{"Ada@Example.com"}) {
-				t.Errorf("envelope from %q to %q", got.from, got.to)
+			if got.From != "noreply@relay.example.com" || !slices.Equal(got.To, []string{"Ada@Example.com"}) {
+				t.Errorf("envelope from %q to %q", got.From, got.To)
 			}
-			checkMessage(t, got.data, m, time.Now())
+			checkMessage(t, got.Data, m, time.Now())
 		})
+	}
+}
+
+// TestSMTPSendServerURL checks that NewSMTP takes mailtest's URL as it is,
+// escaped password and all, and that the mailed link is the one rendered.
+func TestSMTPSendServerURL(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t, mailtest.Options{User: "relay", Pass: "s3cret p@ss:/?#", TLSConfig: mailtest.SelfSignedTLS(t), ImplicitTLS: true})
+	s := newTestSMTP(t, srv.URL()+"?insecure_skip_verify=true")
+	// Long enough for quoted-printable to break its line.
+	link := testLink + "&state=" + strings.Repeat("0123456789", 10)
+	m := account.Mail{Kind: account.MailResetPassword, To: "ada@example.com", Language: "fr", Link: link}
+	if err := s.Send(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Next(t)
+	if !got.TLS || got.AuthUser != "relay" {
+		t.Errorf("server saw tls=%v user=%q", got.TLS, got.AuthUser)
+	}
+	checkMessage(t, got.Data, m, time.Now())
+	if got, err := mailtest.Link(got); err != nil || got != link {
+		t.Errorf("Link = %q, %v; want %q", got, err, link)
 	}
 }
 
@@ -324,33 +347,33 @@ func checkMessage(t *testing.T, data []byte, m account.Mail, sent time.Time) {
 
 func TestSMTPErrors(t *testing.T) {
 	t.Parallel()
-	tlsConfig := selfSignedTLS(t)
+	tlsConfig := mailtest.SelfSignedTLS(t)
 	m := account.Mail{Kind: account.MailPasswordChanged, To: "ada@example.com", Language: "en"}
 	tests := []struct {
 		name          string
-		opts          testSMTPOptions
+		opts          mailtest.Options
 		url           string
 		to            string
 		wantPermanent bool
 	}{
-		{name: "rcpt rejected", opts: testSMTPOptions{rejectRcpt: "nobody@example.com"},
+		{name: "rcpt rejected", opts: mailtest.Options{RejectRcpt: "nobody@example.com"},
 			url: "smtp://%s", to: "nobody@example.com", wantPermanent: true},
-		{name: "wrong password", opts: testSMTPOptions{user: "relay", pass: "right"},
+		{name: "wrong password", opts: mailtest.Options{User: "relay", Pass: "right"},
 			url: "smtp://relay:Xyzzy42@%s", wantPermanent: true},
-		{name: "auth required", opts: testSMTPOptions{user: "relay", pass: "right"},
+		{name: "auth required", opts: mailtest.Options{User: "relay", Pass: "right"},
 			url: "smtp://%s", wantPermanent: true},
 		{name: "starttls required but not offered",
 			url: "smtp://%s?starttls=required"},
-		{name: "self-signed certificate", opts: testSMTPOptions{tlsConfig: tlsConfig},
+		{name: "self-signed certificate", opts: mailtest.Options{TLSConfig: tlsConfig},
 			url: "smtp://%s"},
-		{name: "smtps self-signed certificate", opts: testSMTPOptions{tlsConfig: tlsConfig, implicitTLS: true},
+		{name: "smtps self-signed certificate", opts: mailtest.Options{TLSConfig: tlsConfig, ImplicitTLS: true},
 			url: "smtps://%s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newTestSMTPServer(t, tt.opts)
-			s := newTestSMTP(t, fmt.Sprintf(tt.url, srv.addr))
+			srv := mailtest.NewServer(t, tt.opts)
+			s := newTestSMTP(t, fmt.Sprintf(tt.url, srv.Addr()))
 			m := m
 			if tt.to != "" {
 				m.To = tt.to
@@ -366,15 +389,15 @@ func TestSMTPErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "Xyzzy42") {
 				t.Error("error contains the password")
 			}
-			srv.none(t)
+			srv.None(t)
 		})
 	}
 }
 
 func TestSMTPSendInvalidMail(t *testing.T) {
 	t.Parallel()
-	srv := newTestSMTPServer(t, testSMTPOptions{})
-	s := newTestSMTP(t, fmt.Sprintf("smtp://%s", srv.addr))
+	srv := mailtest.NewServer(t, mailtest.Options{})
+	s := newTestSMTP(t, fmt.Sprintf("smtp://%s", srv.Addr()))
 	for _, m := range []account.Mail{
 		{Kind: "nonsense", To: "ada@example.com"},
 		{Kind: account.MailAccountDeleted, To: "not-an-address"},
@@ -387,7 +410,7 @@ func TestSMTPSendInvalidMail(t *testing.T) {
 			t.Errorf("permanent(%v) = false", err)
 		}
 	}
-	srv.none(t)
+	srv.None(t)
 }
 
 // TestSMTPSendContext checks that a relay that never answers holds Send
