@@ -1,0 +1,79 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/blindrelay/blindrelay/pkg/account"
+	"github.com/blindrelay/blindrelay/pkg/zkcrypto"
+)
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogsKeepSecrets runs the flows that handle tokens, keys and
+// ciphertext and checks that none of them reaches the logs.
+func TestLogsKeepSecrets(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	e := newEnv(t, envOptions{logs: logs})
+	c := e.newUser(t, "secret@example.org")
+	secrets := [][]byte{c.loginKey(), zkcrypto.HashLoginKey(c.loginKey()), c.sealed, c.salt}
+	tokens := []string{c.token}
+
+	e.do("POST", "/api/v1/me/email", emailChangeRequest{NewEmail: "secret2@example.org", LoginKey: c.loginKey()}, bearer(c.token)).want(t, 202)
+	tokens = append(tokens, linkToken(t, e.mail.last(t, "secret2@example.org", account.MailChangeEmailConfirm).Link))
+	e.do("POST", "/api/v1/auth/reset/request", emailLanguageRequest{Email: c.email}).want(t, 202)
+	resetToken := linkToken(t, e.mail.last(t, c.email, account.MailResetPassword).Link)
+	tokens = append(tokens, resetToken)
+	n := newClient(t, c.email, "new")
+	e.do("POST", "/api/v1/auth/reset/complete", completeResetRequest{Token: resetToken, credentialsJSON: n.credentials()}).want(t, 200)
+	secrets = append(secrets, n.loginKey(), n.sealed)
+	e.login(t, n)
+	tokens = append(tokens, n.token)
+	e.do("GET", "/api/v1/me/keys", nil, bearer(n.token)).want(t, 200)
+	e.do("POST", "/api/v1/auth/verify", tokenRequest{Token: tokens[1]}).want(t, 200)
+
+	for _, tok := range tokens {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, raw, hashForTest(raw))
+	}
+	out := logs.String()
+	if !strings.Contains(out, "logged in") {
+		t.Fatalf("no logs captured")
+	}
+	for _, s := range secrets {
+		for _, enc := range []string{
+			base64.StdEncoding.EncodeToString(s), base64.RawURLEncoding.EncodeToString(s),
+			base64.RawStdEncoding.EncodeToString(s), hex.EncodeToString(s),
+		} {
+			if strings.Contains(out, enc) {
+				t.Errorf("logs contain a secret (%s...)", enc[:8])
+			}
+		}
+	}
+}
+
+func hashForTest(b []byte) []byte { return zkcrypto.HashLoginKey(b) } // SHA-256, as the store keeps tokens
