@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +88,8 @@ func NewServer(t testing.TB, opts Options) *Server {
 	s.ReadTimeout = 30 * time.Second
 	s.WriteTimeout = 30 * time.Second
 	s.MaxMessageBytes = 1 << 20
-	s.ErrorLog = slogLogger{slog.New(slog.NewTextHandler(t.Output(), nil))}
+	out := &testOutput{w: t.Output()}
+	s.ErrorLog = slogLogger{slog.New(slog.NewTextHandler(out, nil))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +103,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	t.Cleanup(func() {
+		out.close()
 		close(srv.closed) // release sessions blocked on a full channel
 		s.Close()
 		ln.Close() // Close misses a listener that Serve has not registered yet
@@ -225,6 +228,30 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) Reset()        { s.msg = Message{} }
 func (s *session) Logout() error { return nil }
+
+// testOutput writes to a test's output until closed, then discards: the
+// server's connection goroutines may log after the test has ended, when
+// writing to t.Output is a data race.
+type testOutput struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (o *testOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
+
+func (o *testOutput) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+}
 
 // slogLogger adapts slog to go-smtp's Logger.
 type slogLogger struct{ l *slog.Logger }
