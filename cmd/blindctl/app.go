@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -29,13 +31,17 @@ type app struct {
 	// Global flags.
 	serverFlag    string
 	insecure      bool
+	caCert        string
 	stateDir      string
 	emailFlag     string
 	passwordStdin bool
 
 	server string // resolved relay URL
 	state  *state
+	trust  *certTrust   // checks the relay's certificate, records what it saw
+	hc     *http.Client // every request of the run goes through it
 	client *apiclient.Client
+	pinned string // the fingerprint this run pinned, if any
 }
 
 // flagSet returns a flag set with the global flags on it.
@@ -43,7 +49,8 @@ func (a *app) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // run prints usage errors and help itself
 	fs.StringVar(&a.serverFlag, "server", "", "relay `URL` (env "+envServer+"; default: the relay of the last log-in, else "+defaultServer+")")
-	fs.BoolVar(&a.insecure, "insecure", false, "accept the relay's self-signed TLS certificate (env "+envInsecure+"=1)")
+	fs.BoolVar(&a.insecure, "insecure", false, "accept any TLS certificate and show its fingerprint; login, register and verify pin it (env "+envInsecure+"=1)")
+	fs.StringVar(&a.caCert, "ca-cert", "", "also trust the PEM certificate(s) in `FILE`, e.g. <relay data dir>/tls/cert.pem (env "+envCACert+")")
 	fs.StringVar(&a.stateDir, "state-dir", "", "directory `DIR` for the session state (env "+envStateDir+"; default: <user config dir>/blindrelay)")
 	fs.StringVar(&a.emailFlag, "email", "", "the account's e-mail `ADDRESS` (default: asked, or the last one used)")
 	fs.BoolVar(&a.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
@@ -88,16 +95,43 @@ func (a *app) init(fs *flag.FlagSet) error {
 	if a.server == "" {
 		a.server = defaultServer
 	}
+	// Only to check and normalise the URL.
+	c, err := apiclient.New(a.server)
+	if err != nil {
+		return usageErrorf("--server: %w", err)
+	}
+	a.server = c.BaseURL()
+
+	if a.caCert == "" {
+		a.caCert = a.env(envCACert)
+	}
+	a.trust = &certTrust{host: hostOf(a.server), pin: st.TLSPins[pinKey(a.server)], insecure: a.insecure}
+	if a.caCert != "" {
+		if a.trust.roots, err = loadRoots(a.caCert); err != nil {
+			return usageErrorf("--ca-cert: %w", err)
+		}
+	}
+	if a.hc, err = newHTTPClient(a.server, a.trust); err != nil {
+		return usageErrorf("--server: %w", err)
+	}
 	if a.client, err = a.newClient(); err != nil {
 		return usageErrorf("--server: %w", err)
 	}
 	// The session belongs to the server it came from, and only goes there.
-	a.server = a.client.BaseURL()
 	if st.Server != a.server {
 		st.forgetServer(a.server)
 	}
 	a.client.SetSessionToken(st.SessionToken)
 	return nil
+}
+
+// hostOf is the host name (or IP address) of a URL.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // newClient returns a client for the relay; opts come on top of the global
@@ -106,11 +140,16 @@ func (a *app) newClient(opts ...apiclient.Option) (*apiclient.Client, error) {
 	base := []apiclient.Option{
 		apiclient.WithUserAgent("blindctl"),
 		apiclient.WithKDFLimits(minKDF, zkcrypto.MaxKDFParams()),
-	}
-	if a.insecure {
-		base = append(base, apiclient.WithInsecureTLS())
+		apiclient.WithHTTPClient(a.hc),
 	}
 	return apiclient.New(a.server, append(base, opts...)...)
+}
+
+// close releases the run's idle connections.
+func (a *app) close() {
+	if a.hc != nil {
+		a.hc.CloseIdleConnections()
+	}
 }
 
 // errNotLoggedIn is what commands that need a session say without one.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,36 +37,79 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testRelay is a real relay (pkg/server) on 127.0.0.1:0 with a temporary
-// data directory and mail going to its outbox.
+// testRelay is a real relay (pkg/server) with a temporary data directory
+// and mail going to its outbox.
 type testRelay struct {
-	url    string
-	outbox string
+	url     string
+	outbox  string
+	dataDir string
+	addr    string      // the bound address, to start again on it
+	log     *syncBuffer // the relay's log
+	stop    func()      // shuts the relay down; also at the end of the test
 }
 
+// newTestRelay starts a relay on 127.0.0.1:0 with a new data directory.
 func newTestRelay(t *testing.T) *testRelay {
 	t.Helper()
-	dir := t.TempDir()
+	return startRelay(t, t.TempDir(), "127.0.0.1:0")
+}
+
+// startRelay starts a relay on listen with data directory dir.
+func startRelay(t *testing.T, dir, listen string) *testRelay {
+	t.Helper()
 	no := api.Limit{PerIP: ratelimit.NoLimit, PerAccount: ratelimit.NoLimit}
 	cfg := server.Config{
 		DataDir: dir,
-		HTTP:    server.HTTPConfig{Listen: "127.0.0.1:0"},
+		HTTP:    server.HTTPConfig{Listen: listen},
 		Account: account.ServiceConfig{DefaultKDF: zkcrypto.TestKDFParams(), MinKDF: zkcrypto.TestKDFParams()},
 		Limits:  api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no},
 	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	srv, err := server.New(t.Context(), cfg, logger)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	srv, err := server.New(ctx, cfg, logger)
 	if err != nil {
+		cancel()
 		t.Fatalf("server.New: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(t.Context()) }()
-	t.Cleanup(func() {
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &testRelay{url: srv.URL(), outbox: filepath.Join(dir, "outbox")}
+	go func() { done <- srv.Serve(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testRelay{
+		url:     srv.URL(),
+		outbox:  filepath.Join(dir, "outbox"),
+		dataDir: dir,
+		addr:    srv.Addr().String(),
+		log:     logs,
+		stop:    stop,
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // link waits for the newest mail of kind to the address whose link is not
@@ -526,7 +571,7 @@ func TestUsage(t *testing.T) {
 	for _, c := range commands {
 		contains(t, "--help", res.stdout, "  "+c.name)
 	}
-	contains(t, "--help", res.stdout, "help [command]", "--server", "--insecure", "--state-dir", "--email", "--password-stdin", "Examples:", envPassword)
+	contains(t, "--help", res.stdout, "help [command]", "--server", "--insecure", "--ca-cert", envCACert, "--state-dir", "--email", "--password-stdin", "Examples:", envPassword)
 	if help := u.must(nil, "help").stdout; help != res.stdout {
 		t.Error("blindctl help differs from blindctl --help")
 	}

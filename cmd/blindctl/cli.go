@@ -25,6 +25,7 @@ const (
 const (
 	envServer      = "BLINDRELAY_SERVER"
 	envInsecure    = "BLINDRELAY_INSECURE"
+	envCACert      = "BLINDRELAY_CA_CERT"
 	envStateDir    = "BLINDRELAY_STATE_DIR"
 	envPassword    = "BLINDRELAY_PASSWORD"
 	envNewPassword = "BLINDRELAY_NEW_PASSWORD"
@@ -46,6 +47,8 @@ type command struct {
 	help     string // what it does, for `blindctl help <command>`
 	examples []string
 	setup    func(fs *flag.FlagSet) runFunc
+	// pins: after success with --insecure, pin the relay's certificate.
+	pins bool
 }
 
 type runFunc func(ctx context.Context, a *app, args []string) error
@@ -64,6 +67,7 @@ var commands = []*command{
 	recoveryRequestCommand,
 	recoveryResetCommand,
 	accountDeleteCommand,
+	trustCommand,
 }
 
 // groups are the first words of two-word commands.
@@ -122,7 +126,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err = a.init(fs)
 	if err == nil {
 		err = runCmd(ctx, a, pos)
+		if err == nil && cmd.pins {
+			err = a.pinCertificate()
+		}
+		a.noteInsecure()
 	}
+	a.close()
 	switch {
 	case err == nil:
 		return exitOK

@@ -33,12 +33,23 @@ Global flags (before or after the command):
 Passwords are asked for without echo. Without a terminal they come from
 %s (passwd: the current one, and %s the new one), or with
 --password-stdin from stdin (passwd: current on the first line, new on the second).
-%s, %s and %s set the defaults of
---server, --insecure and --state-dir. The state directory holds the relay URL,
-the e-mail address and the session token, never the password or keys.
+%s, %s, %s and %s set the
+defaults of --server, --insecure, --ca-cert and --state-dir. The state directory
+holds the relay URL, the e-mail address, the session token and the pinned
+certificates, never the password or keys.
+
+TLS: a relay's certificate is trusted if it verifies against the system roots
+and --ca-cert, or if it is the certificate pinned for the relay's host and
+port. A relay started with 'relay serve' has a self-signed certificate; it logs
+its fingerprint at start ("tls certificate sha256=..."). Trust it once with
+'blindctl trust --fingerprint SHA256' or with a log-in (or register or verify)
+with --insecure, which shows the fingerprint and pins it. If the relay's
+certificate changes later, commands fail with "TLS certificate changed" until
+you trust the new one the same way. --insecure turns every check off.
 
 Examples:
   blindctl --server https://relay.example.com register --email me@example.com
+  blindctl --server https://localhost:8443 trust --fingerprint 3f6c0d...e1
   blindctl verify 'https://relay.example.com/verify?token=...'
   blindctl login --email me@example.com
   blindctl whoami --json
@@ -47,7 +58,7 @@ Examples:
 
 Exit status: 0 on success, 1 if the command failed, 2 for a wrong command line.
 Run 'blindctl <command> --help' for the details of a command.
-`, envPassword, envNewPassword, envServer, envInsecure, envStateDir)
+`, envPassword, envNewPassword, envServer, envInsecure, envCACert, envStateDir)
 }
 
 // printGlobalFlags lists the global flags.

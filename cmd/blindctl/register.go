@@ -15,6 +15,7 @@ import (
 )
 
 var registerCommand = &command{
+	pins:    true,
 	name:    "register",
 	summary: "create an account and write its recovery file",
 	help: `Creates an account: the keys are made and derived from the password on this

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -54,12 +52,8 @@ func (a *app) describe(err error) string {
 			return fmt.Sprintf("%s (%s)", e.Message, e.Code)
 		}
 	}
-	var unknownCA x509.UnknownAuthorityError
-	var verify *tls.CertificateVerificationError
-	if errors.As(err, &unknownCA) || errors.As(err, &verify) {
-		return fmt.Sprintf("the TLS certificate of %s is not trusted: %v\n"+
-			"If this is your own relay with its self-signed certificate, add --insecure (or set %s=1).",
-			a.server, err, envInsecure)
+	if msg := a.describeCertError(err); msg != "" {
+		return msg
 	}
 	var opErr *net.OpError
 	var urlErr *url.Error

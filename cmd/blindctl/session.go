@@ -11,6 +11,7 @@ import (
 )
 
 var loginCommand = &command{
+	pins:    true,
 	name:    "login",
 	summary: "log in and remember the session",
 	help: `Logs in: fetches the account's salt and key-derivation parameters, derives

@@ -13,13 +13,18 @@ import (
 const stateFileName = "state.json"
 
 // state is what blindctl remembers between runs: the relay, the account's
-// e-mail address and the session token. Never the password or any key. The
-// file is mode 0600 in a 0700 directory, because the token is as good as a
-// log-in until it expires or the user logs out.
+// e-mail address, the session token and the pinned TLS certificates. Never
+// the password or any key. The file is mode 0600 in a 0700 directory,
+// because the token is as good as a log-in until it expires or the user
+// logs out.
 type state struct {
 	Server       string `json:"server,omitempty"`
 	Email        string `json:"email,omitempty"`
 	SessionToken string `json:"session_token,omitempty"`
+	// TLSPins maps a relay's host:port (pinKey) to the SHA-256
+	// fingerprint of the leaf certificate trusted for it (see certs.go).
+	// Pins outlive log-outs and switches to other relays.
+	TLSPins map[string]string `json:"tls_pins,omitempty"`
 }
 
 // loadState reads the state in dir; no file is an empty state.
@@ -44,6 +49,18 @@ func loadState(dir string) (*state, error) {
 func (st *state) forgetServer(server string) {
 	st.Server = server
 	st.SessionToken = ""
+}
+
+// setPin pins fp for the relay at key, or with fp "" forgets its pin.
+func (st *state) setPin(key, fp string) {
+	if fp == "" {
+		delete(st.TLSPins, key)
+		return
+	}
+	if st.TLSPins == nil {
+		st.TLSPins = map[string]string{}
+	}
+	st.TLSPins[key] = fp
 }
 
 // save writes the state to dir atomically (a temporary file renamed over the

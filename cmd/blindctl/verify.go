@@ -8,6 +8,7 @@ import (
 )
 
 var verifyCommand = &command{
+	pins:    true,
 	name:    "verify",
 	args:    "<link|token>",
 	nargs:   1,
