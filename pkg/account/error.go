@@ -28,6 +28,13 @@ const (
 	CodeMethodNotAllowed   Code = "method_not_allowed"  // route exists, method does not
 	CodeConflict           Code = "conflict"            // the state changed under the request
 	CodeInternal           Code = "internal"            // anything unexpected; logged, never detailed
+
+	// Devices and pairing (pkg/keystore). A pairing token that is unknown
+	// or past its lifetime gets CodeTokenInvalid or CodeTokenExpired, as an
+	// e-mail token does.
+	CodeTokenUsedUp  Code = "token_used_up" // pairing token with no uses left
+	CodeTokenRevoked Code = "token_revoked" // pairing token revoked by its user
+	CodeDeviceExists Code = "device_exists" // a device with this UID or WireGuard public key is already paired
 )
 
 // Error is a domain error: a stable Code and a message fit for a person.

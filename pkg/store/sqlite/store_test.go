@@ -30,16 +30,29 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) account.Store { return mustOpen(t) })
 }
 
+// newDB returns an OpenFunc for a new database file.
+func newDB(t *testing.T) storetest.OpenFunc {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	return func(ctx context.Context) (account.Store, error) {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 func TestStoreShared(t *testing.T) {
 	t.Parallel()
-	storetest.RunShared(t, func(t *testing.T) storetest.OpenFunc {
-		path := filepath.Join(t.TempDir(), "relay.db")
-		return func(ctx context.Context) (account.Store, error) {
-			s, err := sqlite.Open(ctx, path)
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
-		}
-	})
+	storetest.RunShared(t, newDB)
+}
+
+func TestKeystore(t *testing.T) {
+	t.Parallel()
+	storetest.RunKeystore(t, func(t *testing.T) storetest.Store { return mustOpen(t) })
+}
+
+func TestKeystoreShared(t *testing.T) {
+	t.Parallel()
+	storetest.RunKeystoreShared(t, newDB)
 }
