@@ -106,6 +106,13 @@ func TestParseSettings(t *testing.T) {
 			eq(t, "ShutdownTimeout", s.server.HTTP.ShutdownTimeout, time.Minute)
 		}},
 		{name: "bad shutdown timeout", args: []string{"--shutdown-timeout=soon"}, env: home, err: "--shutdown-timeout"},
+		{name: "public udp", args: []string{"--public-udp", "relay.example.com:4500"}, env: home, check: func(t *testing.T, s settings) {
+			eq(t, "UDP.PublicEndpoint", s.server.UDP.PublicEndpoint, "relay.example.com:4500")
+		}},
+		{name: "public udp env", env: with(home, "BLINDRELAY_PUBLIC_UDP", "[2001:db8::1]:51820"), check: func(t *testing.T, s settings) {
+			eq(t, "UDP.PublicEndpoint", s.server.UDP.PublicEndpoint, "[2001:db8::1]:51820")
+		}},
+		{name: "bad public udp", args: []string{"--public-udp", "relay.example.com"}, env: home, err: "--public-udp"},
 		{name: "invalid public url", args: []string{"--public-url", "http://relay.example.com"}, env: home, err: "--public-url"},
 		{name: "smtp needs from", env: with(home, "BLINDRELAY_SMTP_URL", "smtp://u:pw@mail:587"), err: "--smtp-from"},
 		{name: "flag twice", args: []string{"--listen=:1", "--listen=:2"}, env: home, err: "more than once"},

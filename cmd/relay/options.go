@@ -88,6 +88,12 @@ var options = []option{
 		apply: func(s *settings, v string) error { s.server.UDP.Listen = v; return nil },
 	},
 	{
+		name: "public-udp", env: "BLINDRELAY_PUBLIC_UDP", arg: "HOST:PORT",
+		defDoc: "the --public-url host and the --udp-listen port",
+		help:   "UDP endpoint devices are told to send WireGuard to, e.g. relay.example.com:51820: what they can reach through any NAT or port forwarding.",
+		apply:  func(s *settings, v string) error { s.server.UDP.PublicEndpoint = v; return nil },
+	},
+	{
 		name: "database-url", env: "BLINDRELAY_DATABASE_URL", arg: "URL", secret: true,
 		defDoc: "SQLite in DATA_DIR/blindrelay.db",
 		help:   "PostgreSQL URL, postgres://user:password@host:5432/dbname?sslmode=verify-full.",

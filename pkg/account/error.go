@@ -35,6 +35,11 @@ const (
 	CodeTokenUsedUp  Code = "token_used_up" // pairing token with no uses left
 	CodeTokenRevoked Code = "token_revoked" // pairing token revoked by its user
 	CodeDeviceExists Code = "device_exists" // a device with this UID or WireGuard public key is already paired
+
+	// Tunnels (GET /devices/{id}/tunnel), before the WebSocket upgrade.
+	CodeAllSlotsBusy  Code = "all_slots_busy" // every key slot of the user on the device is in use
+	CodeSlotBusy      Code = "slot_busy"      // the key slot the client asked for is in use
+	CodeDeviceOffline Code = "device_offline" // the relay has no management tunnel to the device
 )
 
 // Error is a domain error: a stable Code and a message fit for a person.

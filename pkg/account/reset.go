@@ -120,5 +120,10 @@ func (s *Service) CompleteReset(ctx context.Context, in CompleteResetInput) (key
 	}
 	s.log.InfoContext(ctx, "password reset", slog.String("user_id", u.ID), slog.Bool("keys_kept", in.KeepKeys))
 	s.send(ctx, Mail{Kind: MailPasswordChanged, To: u.Email, Language: u.Language})
+	if !in.KeepKeys && s.cfg.KeysReplacedFunc != nil {
+		if err := s.cfg.KeysReplacedFunc(ctx, u.ID); err != nil {
+			return false, fmt.Errorf("complete reset: keys replaced: %w", err)
+		}
+	}
 	return in.KeepKeys, nil
 }

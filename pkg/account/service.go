@@ -41,6 +41,18 @@ type ServiceConfig struct {
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// KeysReplacedFunc, if not nil, is called by CompleteReset after a
+	// reset without the recovery file has replaced the user's key pairs
+	// (and ended the user's sessions). Whatever was sealed to the old box
+	// key or signed by the old signing key is now useless, so the relay
+	// removes what binds the user to devices: pkg/server points this at
+	// keystore.Store.DeleteUserDeviceAccess. It runs after the new
+	// credentials are stored, not in the same transaction: if it fails,
+	// the reset has still happened and CompleteReset returns the error
+	// (an internal one); calling it again for the same user must be
+	// harmless.
+	KeysReplacedFunc func(ctx context.Context, userID string) error
 }
 
 // DefaultServiceConfig returns the defaults (PublicURL empty).

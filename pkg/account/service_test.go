@@ -283,3 +283,72 @@ func TestCompleteResetInput(t *testing.T) {
 		t.Errorf("ResetInfo after refused attempts: %v", err)
 	}
 }
+
+// TestKeysReplacedFunc checks that the hook runs for a reset without the
+// recovery file only, with the user's id, and that its failure is
+// reported.
+func TestKeysReplacedFunc(t *testing.T) {
+	t.Parallel()
+	m := &recorder{}
+	st := openStore(t)
+	var (
+		mu    sync.Mutex
+		calls []string
+		fail  error
+	)
+	cfg := testConfig()
+	cfg.KeysReplacedFunc = func(_ context.Context, userID string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, userID)
+		return fail
+	}
+	svc, err := account.NewService(t.Context(), st, m, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	in, _, keys := registration(t, "hook@example.org")
+	if err := svc.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.UserByEmail(ctx, "hook@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := func(keep bool) error {
+		t.Helper()
+		if err := svc.RequestReset(ctx, "hook@example.org", ""); err != nil {
+			t.Fatal(err)
+		}
+		token := strings.TrimPrefix(m.last().Link, "https://relay.example/reset?token=")
+		next, _, _ := registration(t, "hook@example.org")
+		ri := account.CompleteResetInput{Token: token, Credentials: next.Credentials}
+		if keep {
+			ri.KeepKeys = true
+			ri.Credentials.BoxPublicKey, ri.Credentials.SignPublicKey = keys.BoxPublic[:], keys.SignPublic
+			ri.Signature = keys.Sign(zkcrypto.ResetMessage(token, zkcrypto.HashLoginKey(next.Credentials.LoginKey)))
+		}
+		_, err := svc.CompleteReset(ctx, ri)
+		return err
+	}
+
+	if err := reset(true); err != nil {
+		t.Fatalf("reset with recovery: %v", err)
+	}
+	if len(calls) != 0 {
+		t.Fatalf("hook ran for a reset that kept the keys: %v", calls)
+	}
+	if err := reset(false); err != nil {
+		t.Fatalf("reset without recovery: %v", err)
+	}
+	if len(calls) != 1 || calls[0] != u.ID {
+		t.Fatalf("hook calls %v, want [%s]", calls, u.ID)
+	}
+	mu.Lock()
+	fail = errors.New("store down")
+	mu.Unlock()
+	if err := reset(false); account.ErrorCode(err) != account.CodeInternal {
+		t.Fatalf("reset with a failing hook: %v, want an internal error", err)
+	}
+}

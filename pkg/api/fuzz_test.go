@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/blindrelay/blindrelay/pkg/account"
@@ -20,6 +21,10 @@ func fuzzSeeds(f *testing.F) {
 		c.registerRequest(), emailRequest{Email: c.email}, loginRequest{Email: c.email, LoginKey: make([]byte, 32)},
 		completeResetRequest{Token: "AAAA", KeepKeys: true, Signature: make([]byte, 64), credentialsJSON: c.credentials()},
 		passwordRequest{}, emailChangeRequest{NewEmail: "x@y.z"},
+		createPairingTokenRequest{Name: "garage", MaxUses: 3, TTLSeconds: 3600},
+		pairRequest{Secret: strings.Repeat("A", 43), deviceRequest: deviceRequest{UID: "warp2-AbCd", PublicKey: make([]byte, 32),
+			Firmware: "1.0", ProtocolVersion: 1, SealedName: make([]byte, 60),
+			Slots: []slotRequest{{Index: 0, BrowserPublicKey: bytes.Repeat([]byte{1}, 32), Sealed: make([]byte, 112)}}}},
 	} {
 		b, _ := json.Marshal(v)
 		f.Add(b)
@@ -57,6 +62,12 @@ func FuzzDecode(f *testing.F) {
 		check(err)
 		_, err = decodeBody[emailChangeRequest](ct, rd())
 		check(err)
+		_, err = decodeBody[createPairingTokenRequest](ct, rd())
+		check(err)
+		_, err = decodeBody[deviceRequest](ct, rd())
+		check(err)
+		_, err = decodeBody[pairRequest](ct, rd())
+		check(err)
 	})
 }
 
@@ -67,6 +78,7 @@ func FuzzHandlers(f *testing.F) {
 	paths := []string{
 		"/api/v1/auth/salt", "/api/v1/auth/register", "/api/v1/auth/verify", "/api/v1/auth/resend",
 		"/api/v1/auth/login", "/api/v1/auth/reset/request", "/api/v1/auth/reset/info", "/api/v1/auth/reset/complete",
+		"/api/v1/devices/pair",
 	}
 	// One relay (SQLite) for all inputs, called without the network.
 	h := newEnv(f, envOptions{}).srv.Config.Handler

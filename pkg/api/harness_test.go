@@ -17,15 +17,23 @@ import (
 	"time"
 
 	"github.com/blindrelay/blindrelay/pkg/account"
+	"github.com/blindrelay/blindrelay/pkg/keystore"
 	"github.com/blindrelay/blindrelay/pkg/ratelimit"
 	"github.com/blindrelay/blindrelay/pkg/store/sqlite"
+	"github.com/blindrelay/blindrelay/pkg/wgkey"
 	"github.com/blindrelay/blindrelay/pkg/zkcrypto"
 )
 
-// newStoreFunc opens a fresh, empty store for one test.
-type newStoreFunc func(t testing.TB) account.Store
+// testStore is what the relay's stores implement: accounts and devices.
+type testStore interface {
+	account.Store
+	keystore.Store
+}
 
-func newSQLite(t testing.TB) account.Store {
+// newStoreFunc opens a fresh, empty store for one test.
+type newStoreFunc func(t testing.TB) testStore
+
+func newSQLite(t testing.TB) testStore {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
@@ -128,13 +136,16 @@ func linkToken(t *testing.T, link string) string {
 // env is one relay API on an httptest TLS server with a fake clock and
 // mailbox.
 type env struct {
-	t       testing.TB
-	srv     *httptest.Server
-	store   account.Store
-	svc     *account.Service
-	mail    *mailbox
-	clock   *fakeClock
-	baseURL string
+	t        testing.TB
+	srv      *httptest.Server
+	store    testStore
+	svc      *account.Service
+	api      *server
+	tunnels  *fakeTunnels // nil with envOptions.noTunnels
+	relayKey wgkey.Public
+	mail     *mailbox
+	clock    *fakeClock
+	baseURL  string
 }
 
 type envOptions struct {
@@ -143,7 +154,11 @@ type envOptions struct {
 	trustedProxies []netip.Prefix
 	apiPublicURL   string
 	logs           io.Writer // also gets the logs (JSON, debug level)
+	noTunnels      bool      // Config.Tunnels nil, as before the UDP side exists
 }
+
+// testRelayEndpoint is the UDP endpoint the test relays tell devices.
+const testRelayEndpoint = "relay.example:51820"
 
 // noLimits switches every rate limit off.
 func noLimits() RateLimits {
@@ -175,17 +190,44 @@ func newEnv(t testing.TB, o envOptions) *env {
 	cfg.PublicURL = e.baseURL
 	cfg.MinKDF = zkcrypto.TestKDFParams()
 	cfg.Now = e.clock.Now
+	// As pkg/server wires it: a reset without the recovery file ends the
+	// user's device access.
+	cfg.KeysReplacedFunc = func(ctx context.Context, userID string) error {
+		_, err := e.store.DeleteUserDeviceAccess(ctx, userID)
+		return err
+	}
 	svc, err := account.NewService(t.Context(), e.store, e.mail, cfg, logger)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
 	e.svc = svc
-	e.srv.Config.Handler = New(Config{
+	relayKey, err := wgkey.NewPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.relayKey = relayKey.Public()
+	apiCfg := Config{
 		PublicURL:      o.apiPublicURL,
 		TrustedProxies: o.trustedProxies,
 		Limits:         o.limits,
 		Now:            e.clock.Now,
-	}, svc, logger)
+		Devices:        e.store,
+		Relay:          RelayInfo{PublicKey: e.relayKey, Endpoint: testRelayEndpoint},
+	}
+	if !o.noTunnels {
+		e.tunnels = newFakeTunnels()
+		apiCfg.Tunnels = e.tunnels
+	}
+	e.api = newServer(apiCfg, svc, logger)
+	if e.tunnels != nil {
+		e.api.leases.releasedForTest = func(device string, index int) {
+			select {
+			case e.tunnels.released <- slotID{device, index}:
+			default: // nobody waits for it
+			}
+		}
+	}
+	e.srv.Config.Handler = e.api.routes()
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	return e

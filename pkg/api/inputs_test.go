@@ -196,7 +196,7 @@ func TestEmailChangeToTakenAddress(t *testing.T) {
 // leaks nothing.
 func TestInternalError(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{newStore: func(t testing.TB) account.Store { return failingStore{newSQLite(t)} }})
+	e := newEnv(t, envOptions{newStore: func(t testing.TB) testStore { return failingStore{newSQLite(t)} }})
 	r := e.do("POST", "/api/v1/auth/salt", emailRequest{Email: "a@example.org"})
 	r.wantError(t, 500, account.CodeInternal)
 	if strings.Contains(string(r.body), "disk") {
@@ -205,7 +205,7 @@ func TestInternalError(t *testing.T) {
 }
 
 // failingStore fails UserByEmail.
-type failingStore struct{ account.Store }
+type failingStore struct{ testStore }
 
 func (failingStore) UserByEmail(context.Context, string) (*account.User, error) {
 	return nil, errors.New("disk on fire")

@@ -30,6 +30,9 @@ type RateLimits struct {
 	// EmailChange limits POST /me/email, which mails an address of the
 	// user's choosing.
 	EmailChange Limit
+	// Pair limits device registration: POST /devices/pair (PerAccount
+	// counts per pairing token) and POST /devices (per user).
+	Pair Limit
 	// MaxKeys bounds the keys each limiter tracks (ratelimit.DefaultMaxKeys
 	// if zero).
 	MaxKeys int
@@ -46,7 +49,10 @@ func DefaultRateLimits() RateLimits {
 		Resend:      Limit{PerIP: perHour(30), PerAccount: perHour(3)},
 		Reset:       Limit{PerIP: perHour(30), PerAccount: perHour(3)},
 		EmailChange: Limit{PerIP: perHour(30), PerAccount: perHour(5)},
-		MaxKeys:     ratelimit.DefaultMaxKeys,
+		// A multi-use token (up to 100 uses) may commission a whole batch
+		// of devices from one installer's network.
+		Pair:    Limit{PerIP: perHour(100), PerAccount: perHour(100)},
+		MaxKeys: ratelimit.DefaultMaxKeys,
 	}
 }
 
@@ -65,7 +71,7 @@ func (l *RateLimits) fields() []struct {
 		l    *Limit
 	}{
 		{"salt", &l.Salt}, {"login", &l.Login}, {"register", &l.Register},
-		{"resend", &l.Resend}, {"reset", &l.Reset}, {"email_change", &l.EmailChange},
+		{"resend", &l.Resend}, {"reset", &l.Reset}, {"email_change", &l.EmailChange}, {"pair", &l.Pair},
 	} {
 		out = append(out, field{g.name + " per ip", &g.l.PerIP}, field{g.name + " per account", &g.l.PerAccount})
 	}
@@ -102,7 +108,7 @@ type limiter struct {
 }
 
 type limiters struct {
-	salt, login, register, resend, reset, emailChange limiter
+	salt, login, register, resend, reset, emailChange, pair limiter
 }
 
 func newLimiters(l RateLimits, now func() time.Time) limiters {
@@ -117,6 +123,7 @@ func newLimiters(l RateLimits, now func() time.Time) limiters {
 	return limiters{
 		salt: pair(l.Salt), login: pair(l.Login), register: pair(l.Register),
 		resend: pair(l.Resend), reset: pair(l.Reset), emailChange: pair(l.EmailChange),
+		pair: pair(l.Pair),
 	}
 }
 
@@ -155,6 +162,15 @@ func (l limiter) allowAccount(email string) error {
 		return nil
 	}
 	if ok, wait := l.account.Allow(norm); !ok {
+		return &errRateLimited{wait}
+	}
+	return nil
+}
+
+// allowKey spends one event of the per-account bucket of key, for limits
+// whose "account" is not an e-mail address (a pairing token, a user id).
+func (l limiter) allowKey(key string) error {
+	if ok, wait := l.account.Allow(key); !ok {
 		return &errRateLimited{wait}
 	}
 	return nil

@@ -53,6 +53,26 @@ func TestLogsKeepSecrets(t *testing.T) {
 	e.do("GET", "/api/v1/me/keys", nil, bearer(n.token)).want(t, 200)
 	e.do("POST", "/api/v1/auth/verify", tokenRequest{Token: tokens[1]}).want(t, 200)
 
+	// Pairing, devices and a tunnel: the token secret and the sealed
+	// blobs stay out of the logs.
+	pt := e.createToken(t, n, createPairingTokenRequest{Name: "secret label"})
+	tokens = append(tokens, pt.Secret)
+	d := newTestDevice(t, "warp2-Logs", n, 2)
+	var pr pairResponse
+	e.pair(pt.Secret, d).want(t, 201).decode(t, &pr)
+	secrets = append(secrets, d.req.SealedName, []byte("secret label"))
+	for _, sl := range d.req.Slots {
+		secrets = append(secrets, sl.Sealed)
+	}
+	for _, sl := range d.slots {
+		secrets = append(secrets, sl.browser[:], sl.psk[:])
+	}
+	e.pair(pt.Secret, d).wantError(t, 410, account.CodeTokenUsedUp)
+	e.do("GET", "/api/v1/devices/"+pr.DeviceID+"/slots", nil, bearer(n.token)).want(t, 200)
+	ws, _ := e.openTunnel(t, n.token, pr.DeviceID, "")
+	ws.CloseNow()
+	e.do("DELETE", "/api/v1/devices/"+pr.DeviceID, nil, bearer(n.token)).want(t, 204)
+
 	for _, tok := range tokens {
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil {
@@ -65,6 +85,9 @@ func TestLogsKeepSecrets(t *testing.T) {
 		t.Fatalf("no logs captured")
 	}
 	for _, s := range secrets {
+		if strings.Contains(out, string(s)) && len(s) > 8 {
+			t.Errorf("logs contain a secret (%.8q...)", s)
+		}
 		for _, enc := range []string{
 			base64.StdEncoding.EncodeToString(s), base64.RawURLEncoding.EncodeToString(s),
 			base64.RawStdEncoding.EncodeToString(s), hex.EncodeToString(s),

@@ -92,27 +92,41 @@ func limitBody(next http.Handler) http.Handler {
 // the relay's own origin. Requests without Origin (non-browser clients)
 // pass.
 func (s *server) checkOrigin(next http.Handler) http.Handler {
+	checked := s.sameOrigin(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			next.ServeHTTP(w, r)
-			return
+		default:
+			checked.ServeHTTP(w, r)
 		}
-		origins := r.Header.Values("Origin")
-		if len(origins) == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		want := s.origin
-		if want == "" {
-			want = requestOrigin(r)
-		}
-		if len(origins) != 1 || publicOrigin(origins[0]) != want || !sameOriginSyntax(origins[0]) {
+	})
+}
+
+// sameOrigin refuses requests of any method whose Origin header is not the
+// relay's own origin. Requests without Origin (non-browser clients) pass.
+func (s *server) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.originAllowed(r) {
 			s.error(w, r, account.Errorf(account.CodeForbiddenOrigin, "Requests to this relay must come from its own pages."))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// originAllowed reports whether r has no Origin header or exactly one that
+// is the relay's own origin (--public-url, else the request's own).
+func (s *server) originAllowed(r *http.Request) bool {
+	origins := r.Header.Values("Origin")
+	if len(origins) == 0 {
+		return true
+	}
+	want := s.origin
+	if want == "" {
+		want = requestOrigin(r)
+	}
+	return len(origins) == 1 && publicOrigin(origins[0]) == want && sameOriginSyntax(origins[0])
 }
 
 // sameOriginSyntax reports whether an Origin header is a bare origin

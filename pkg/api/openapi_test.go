@@ -39,6 +39,8 @@ type openAPIOp struct {
 
 type openAPISchema struct {
 	Ref        string                   `json:"$ref"`
+	Type       string                   `json:"type"`
+	Items      *openAPISchema           `json:"items"`
 	Properties map[string]openAPISchema `json:"properties"`
 	Required   []string                 `json:"required"`
 }
@@ -116,14 +118,21 @@ func TestOpenAPISchemas(t *testing.T) {
 		"login": loginRequest{}, "requestReset": emailLanguageRequest{}, "resetInfo": tokenRequest{},
 		"completeReset": completeResetRequest{}, "deleteAccount": loginKeyRequest{}, "setLanguage": languageRequest{},
 		"changePassword": passwordRequest{}, "changeEmail": emailChangeRequest{},
+		"createPairingToken": createPairingTokenRequest{}, "pairDevice": pairRequest{}, "addDevice": deviceRequest{},
 	}
 	responses := map[string]any{
 		"getSalt": saltResponse{}, "register": statusResponse{}, "verify": verifyResponse{}, "resend": statusResponse{},
 		"login": loginResponse{}, "logoutAll": logoutAllResponse{}, "requestReset": statusResponse{},
 		"resetInfo": resetInfoResponse{}, "completeReset": completeResetResponse{}, "me": userJSON{},
 		"keys": keysResponse{}, "setLanguage": userJSON{}, "changePassword": statusResponse{}, "changeEmail": statusResponse{},
+		"createPairingToken": pairingTokenJSON{}, "listPairingTokens": pairingTokenJSON{}, "pairDevice": pairResponse{},
+		"addDevice": pairResponse{}, "listDevices": deviceJSON{}, "getDevice": deviceJSON{}, "listDeviceSlots": slotJSON{},
 	}
+	// resolve follows a $ref, and for a list the $ref of its items.
 	resolve := func(s openAPISchema) openAPISchema {
+		if s.Type == "array" && s.Items != nil {
+			s = *s.Items
+		}
 		if name, ok := strings.CutPrefix(s.Ref, "#/components/schemas/"); ok {
 			return doc.Components.Schemas[name]
 		}
@@ -143,7 +152,7 @@ func TestOpenAPISchemas(t *testing.T) {
 				t.Errorf("%s: documents a body the handler does not take", name)
 			}
 			for status, resp := range op.Responses {
-				if status[0] != '2' || resp.Content["application/json"].Schema.Ref == "" {
+				if status[0] != '2' || resolve(resp.Content["application/json"].Schema).Properties == nil {
 					continue
 				}
 				want, ok := responses[op.OperationID]
@@ -161,6 +170,45 @@ func TestOpenAPISchemas(t *testing.T) {
 	}
 	for id := range responses {
 		t.Errorf("operation %s is not documented with a JSON answer", id)
+	}
+	// Schemas that no operation's body names.
+	compareFields(t, "TunnelHello", doc.Components.Schemas["TunnelHello"], tunnelHello{})
+	compareFields(t, "KeySlotUpload", doc.Components.Schemas["KeySlotUpload"], slotRequest{})
+}
+
+// TestOpenAPIErrorCodes checks that the Error schema lists exactly the
+// codes the API answers with.
+func TestOpenAPIErrorCodes(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	var codes []string
+	for c := range statusOf {
+		codes = append(codes, string(c))
+	}
+	slices.Sort(codes)
+	slices.Sort(documented)
+	if diff := cmp.Diff(codes, documented); diff != "" {
+		t.Errorf("error codes (-statusOf +openapi.json):\n%s", diff)
 	}
 }
 

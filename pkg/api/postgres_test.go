@@ -3,7 +3,6 @@ package api
 import (
 	"testing"
 
-	"github.com/blindrelay/blindrelay/pkg/account"
 	"github.com/blindrelay/blindrelay/pkg/store/postgres"
 	"github.com/blindrelay/blindrelay/pkg/store/postgres/pgtest"
 )
@@ -12,7 +11,7 @@ func init() { stores["postgres"] = newPostgres }
 
 // newPostgres opens a store on a fresh schema of the test database
 // (skipped without BLINDRELAY_TEST_POSTGRES_URL unless CI is set).
-func newPostgres(t testing.TB) account.Store {
+func newPostgres(t testing.TB) testStore {
 	t.Helper()
 	st, err := postgres.Open(t.Context(), pgtest.URL(t))
 	if err != nil {

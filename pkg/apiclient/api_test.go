@@ -17,6 +17,7 @@ import (
 	"github.com/blindrelay/blindrelay/pkg/apiclient"
 	"github.com/blindrelay/blindrelay/pkg/ratelimit"
 	"github.com/blindrelay/blindrelay/pkg/store/sqlite"
+	"github.com/blindrelay/blindrelay/pkg/wgkey"
 	"github.com/blindrelay/blindrelay/pkg/zkcrypto"
 )
 
@@ -52,8 +53,11 @@ func (m *mailbox) link(t *testing.T, to string, kind account.MailKind) string {
 
 // testRelay is a relay in an httptest server.
 type testRelay struct {
-	srv  *httptest.Server
-	mail *mailbox
+	srv      *httptest.Server
+	mail     *mailbox
+	store    *sqlite.Store
+	relayKey wgkey.Public
+	tunnels  *echoTunnels
 }
 
 func newTestRelay(t *testing.T) *testRelay {
@@ -70,15 +74,29 @@ func newTestRelay(t *testing.T) *testRelay {
 		PublicURL:  "https://relay.example",
 		DefaultKDF: zkcrypto.TestKDFParams(),
 		MinKDF:     zkcrypto.TestKDFParams(),
+		KeysReplacedFunc: func(ctx context.Context, userID string) error {
+			_, err := st.DeleteUserDeviceAccess(ctx, userID)
+			return err
+		},
 	}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
+	relayKey, err := wgkey.NewPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	no := api.Limit{PerIP: ratelimit.NoLimit, PerAccount: ratelimit.NoLimit}
-	limits := api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no}
-	srv := httptest.NewTLSServer(api.New(api.Config{Limits: limits}, svc, logger))
+	limits := api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no, Pair: no}
+	tunnels := &echoTunnels{offline: map[string]bool{}}
+	srv := httptest.NewTLSServer(api.New(api.Config{
+		Limits:  limits,
+		Devices: st,
+		Relay:   api.RelayInfo{PublicKey: relayKey.Public(), Endpoint: "relay.example:51820"},
+		Tunnels: tunnels,
+	}, svc, logger))
 	t.Cleanup(srv.Close)
-	return &testRelay{srv: srv, mail: mb}
+	return &testRelay{srv: srv, mail: mb, store: st, relayKey: relayKey.Public(), tunnels: tunnels}
 }
 
 // client returns a new client of the relay (its own session).

@@ -1,13 +1,17 @@
-// Package apiclient is a typed Go client for the blindrelay account API
-// (docs/api.md, served under /api/v1 by pkg/api).
+// Package apiclient is a typed Go client for the blindrelay API
+// (docs/api.md, served under /api/v1 by pkg/api): accounts, pairing tokens,
+// devices and the tunnel WebSocket.
 //
 // It has two layers. The endpoint methods (Salt, SubmitRegistration,
-// LoginWithKey, Me, MyKeys, ...) send one request each and carry the
-// documented JSON as Go structs. The zero-knowledge helpers (Register,
-// Login, ChangePassword, ChangeEmail, DeleteAccount, RecoveryFile,
-// CheckRecovery, ResetWithRecovery, ResetWithoutRecovery) do the client-side
-// key work with pkg/zkcrypto on top of them, so that the password and the
-// private keys never leave the caller.
+// LoginWithKey, Me, MyKeys, CreatePairingToken, PairDevice, Devices,
+// DialTunnel, ...) send one request each and carry the documented JSON as
+// Go structs. The zero-knowledge helpers (Register, Login, ChangePassword,
+// ChangeEmail, DeleteAccount, RecoveryFile, CheckRecovery,
+// ResetWithRecovery, ResetWithoutRecovery) do the client-side key work with
+// pkg/zkcrypto on top of them, so that the password and the private keys
+// never leave the caller. The pairing token string a device takes
+// (PairingToken, ParsePairingToken, NewPairingToken) is built here, on the
+// user's side, never by the relay.
 //
 // Errors the server answers with come back as *Error, carrying the stable
 // code of pkg/account. The package is not a session store: it keeps the

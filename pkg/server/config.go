@@ -65,10 +65,16 @@ type HTTPConfig struct {
 	ShutdownTimeout time.Duration
 }
 
-// UDPConfig is the WireGuard side. For now the address is only validated and
-// reported; the relay does not bind it yet.
+// UDPConfig is the WireGuard side. For now the addresses are only
+// validated, reported and told to pairing devices; the relay does not bind
+// the port yet.
 type UDPConfig struct {
 	Listen string // host:port, default :51820
+	// PublicEndpoint is the UDP host:port devices are told to send
+	// WireGuard to (what they can reach: a public name or address, and the
+	// port a NAT or firewall forwards). Empty: the host of the public URL
+	// and the port of Listen.
+	PublicEndpoint string
 }
 
 // DatabaseConfig chooses the store.
@@ -136,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	add(validateHostPort("--listen", c.HTTP.Listen))
 	add(validateHostPort("--udp-listen", c.UDP.Listen))
+	if c.UDP.PublicEndpoint != "" {
+		add(validatePublicUDP(c.UDP.PublicEndpoint))
+	}
 	if _, err := parsePublicURL(c.HTTP.PublicURL); err != nil {
 		add(err)
 	}
@@ -167,6 +176,19 @@ func validateHostPort(flag, addr string) error {
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("%s %q: port must be a number from 0 to 65535", flag, addr)
+	}
+	return nil
+}
+
+// validatePublicUDP checks a --public-udp value: a host and a port that
+// devices can send to (not 0).
+func validatePublicUDP(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("--public-udp %q: want host:port, such as relay.example.com:51820", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("--public-udp %q: port must be a number from 1 to 65535", addr)
 	}
 	return nil
 }
@@ -255,6 +277,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.HTTP.PublicURL),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.String("udp_listen", c.UDP.Listen),
+		slog.String("public_udp", c.UDP.PublicEndpoint),
 		slog.String("database", db),
 		slog.String("smtp", mailTo),
 	}

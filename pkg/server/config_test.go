@@ -25,6 +25,7 @@ func TestValidate(t *testing.T) {
 			c.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 			c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile = "/etc/ssl/relay.pem", "/etc/ssl/relay.key"
 			c.UDP.Listen = "[::]:51820"
+			c.UDP.PublicEndpoint = "relay.example.com:443"
 			c.Database.URL = "postgresql://relay:pw@db:5432/relay?sslmode=verify-full"
 			c.SMTP.URL, c.SMTP.From = "smtps://u:p@mail.example.com:465", "blindrelay <relay@example.com>"
 		}, ""},
@@ -32,6 +33,9 @@ func TestValidate(t *testing.T) {
 		{"listen without port", func(c *server.Config) { c.HTTP.Listen = "127.0.0.1" }, "--listen"},
 		{"listen port out of range", func(c *server.Config) { c.HTTP.Listen = ":70000" }, "--listen"},
 		{"udp listen", func(c *server.Config) { c.UDP.Listen = "udp" }, "--udp-listen"},
+		{"public udp without port", func(c *server.Config) { c.UDP.PublicEndpoint = "relay.example.com" }, "--public-udp"},
+		{"public udp port 0", func(c *server.Config) { c.UDP.PublicEndpoint = "relay.example.com:0" }, "--public-udp"},
+		{"public udp without host", func(c *server.Config) { c.UDP.PublicEndpoint = ":51820" }, "--public-udp"},
 		{"public url http", func(c *server.Config) { c.HTTP.PublicURL = "http://relay.example.com" }, "--public-url"},
 		{"public url path", func(c *server.Config) { c.HTTP.PublicURL = "https://example.com/relay" }, "--public-url"},
 		{"public url no host", func(c *server.Config) { c.HTTP.PublicURL = "https://" }, "--public-url"},

@@ -115,3 +115,22 @@ func TestJanitor(t *testing.T) {
 		}
 	})
 }
+
+func TestPublicUDP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cfg       UDPConfig
+		publicURL string
+		want      string
+	}{
+		{UDPConfig{Listen: ":51820"}, "https://relay.example.com", "relay.example.com:51820"},
+		{UDPConfig{Listen: "0.0.0.0:4500"}, "https://relay.example.com:8443", "relay.example.com:4500"},
+		{UDPConfig{Listen: "[::]:51820"}, "https://[2001:db8::1]:8443", "[2001:db8::1]:51820"},
+		{UDPConfig{Listen: ":51820", PublicEndpoint: "udp.example.com:443"}, "https://relay.example.com", "udp.example.com:443"},
+	}
+	for _, tt := range tests {
+		if got := publicUDP(tt.cfg, tt.publicURL); got != tt.want {
+			t.Errorf("publicUDP(%+v, %s) = %q, want %q", tt.cfg, tt.publicURL, got, tt.want)
+		}
+	}
+}

@@ -1,8 +1,9 @@
 // Package server assembles a blindrelay relay from a Config: it opens the
-// store (SQLite or PostgreSQL), the mailer (SMTP or the outbox directory),
-// the TLS certificate (the operator's, or a self-signed one kept in the data
-// directory), the account service and the HTTP API, and serves HTTPS until
-// its context ends, then drains in order.
+// store (SQLite or PostgreSQL; it keeps accounts and devices), the mailer
+// (SMTP or the outbox directory), the TLS certificate (the operator's, or a
+// self-signed one kept in the data directory), the relay's management
+// WireGuard key, the account service and the HTTP API, and serves HTTPS
+// until its context ends, then drains in order.
 //
 // It is the only package that names the concrete stores and mailers; it
 // reads no flags and no environment (cmd/relay does that) and holds no
@@ -28,9 +29,11 @@ import (
 
 	"github.com/blindrelay/blindrelay/pkg/account"
 	"github.com/blindrelay/blindrelay/pkg/api"
+	"github.com/blindrelay/blindrelay/pkg/keystore"
 	"github.com/blindrelay/blindrelay/pkg/mail"
 	"github.com/blindrelay/blindrelay/pkg/store/postgres"
 	"github.com/blindrelay/blindrelay/pkg/store/sqlite"
+	"github.com/blindrelay/blindrelay/pkg/wgkey"
 )
 
 // HTTP server timeouts. The API's requests and answers are small (64 KiB
@@ -51,7 +54,17 @@ const (
 	mailDrainTimeout = 30 * time.Second // how long shutdown waits for queued mail
 	janitorInterval  = 10 * time.Minute // how often expired sessions and tokens are deleted
 	sqliteFileName   = "blindrelay.db"
+	// mgmtKeySecret names the server secret that is the relay's management
+	// WireGuard private key: every node of a cluster shares it, and it
+	// survives restarts, so paired devices keep trusting the relay.
+	mgmtKeySecret = "mgmt_wg_private"
 )
+
+// relayStore is what both stores implement: accounts and devices.
+type relayStore interface {
+	account.Store
+	keystore.Store
+}
 
 // Server is a relay ready to serve. Make one with New, then call Serve once;
 // or call Close to release it without serving.
@@ -60,11 +73,13 @@ type Server struct {
 	logger *slog.Logger
 	url    string // effective public URL
 
-	ln      net.Listener // TCP; TLS is added by Serve
-	cert    tls.Certificate
-	store   account.Store
-	mail    *mail.Queue
-	handler http.Handler
+	ln        net.Listener // TCP; TLS is added by Serve
+	cert      tls.Certificate
+	store     relayStore
+	mail      *mail.Queue
+	mgmtKey   wgkey.Private // the relay's management WireGuard key
+	publicUDP string        // the UDP endpoint devices are told
+	handler   http.Handler
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,6 +128,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, err
 	}
 	s.mail = mail.NewQueue(mailer, logger, mailQueueSize)
+	if s.mgmtKey, err = loadMgmtKey(ctx, s.store); err != nil {
+		return nil, err
+	}
+	s.publicUDP = publicUDP(cfg.UDP, s.url)
+	logger.Info("relay management key", "public_key", s.mgmtKey.Public(), "public_udp", s.publicUDP)
 	if s.handler, err = s.newHandler(ctx); err != nil {
 		return nil, err
 	}
@@ -136,7 +156,7 @@ func (s *Server) loadCertificate() (tls.Certificate, error) {
 }
 
 // openStore opens the store cfg.Database names.
-func openStore(ctx context.Context, cfg Config) (account.Store, error) {
+func openStore(ctx context.Context, cfg Config) (relayStore, error) {
 	driver, err := databaseDriver(cfg.Database.URL)
 	if err != nil {
 		return nil, err
@@ -173,11 +193,37 @@ func newMailer(cfg Config, logger *slog.Logger) (account.Mailer, error) {
 	return m, nil
 }
 
+// loadMgmtKey returns the relay's management WireGuard private key, made
+// on first start and kept in the store as a server secret.
+func loadMgmtKey(ctx context.Context, st account.Store) (wgkey.Private, error) {
+	b, err := st.ServerSecret(ctx, mgmtKeySecret, wgkey.Size)
+	if err != nil {
+		return wgkey.Private{}, fmt.Errorf("management key: %w", err)
+	}
+	k := wgkey.Private(b)
+	// Clamp as wg genkey does (X25519 clamps on use anyway), so that the
+	// key is the canonical form of itself wherever it is written out.
+	k[0] &= 248
+	k[31] = k[31]&127 | 64
+	return k, nil
+}
+
+// publicUDP is the UDP endpoint pairing devices are told: the configured
+// one, or the public URL's host with the UDP listen port.
+func publicUDP(c UDPConfig, publicURL string) string {
+	if c.PublicEndpoint != "" {
+		return c.PublicEndpoint
+	}
+	_, port, _ := net.SplitHostPort(c.Listen) // Validate checked it
+	return net.JoinHostPort(hostOf(publicURL), port)
+}
+
 // newHandler builds the account service and the HTTP API on the opened
 // store and mailer.
 func (s *Server) newHandler(ctx context.Context) (http.Handler, error) {
 	acfg := s.cfg.Account
 	acfg.PublicURL = s.url
+	acfg.KeysReplacedFunc = s.keysReplaced
 	svc, err := account.NewService(ctx, s.store, s.mail, acfg, s.logger)
 	if err != nil {
 		return nil, err // says "account service: ..."
@@ -186,12 +232,43 @@ func (s *Server) newHandler(ctx context.Context) (http.Handler, error) {
 		PublicURL:      s.cfg.HTTP.PublicURL,
 		TrustedProxies: s.cfg.HTTP.TrustedProxies,
 		Limits:         s.cfg.Limits,
-		Now:            s.cfg.Account.Now, // one clock for sessions and rate limits
+		Now:            s.cfg.Account.Now, // one clock for sessions, tokens and rate limits
+		Devices:        s.store,
+		Relay:          api.RelayInfo{PublicKey: s.mgmtKey.Public(), Endpoint: s.publicUDP},
+		// No UDP side yet: the tunnel route answers 503 device_offline
+		// until pkg/relay fills this in.
+		Tunnels: nil,
 	}, svc, s.logger), nil
+}
+
+// keysReplaced is the account service's KeysReplacedFunc: after a password
+// reset without the recovery file, the user's slots (sealed to the old
+// keys), shares, pairing tokens and the devices only they owned go. Then
+// it calls Config.Account.KeysReplacedFunc, if set.
+func (s *Server) keysReplaced(ctx context.Context, userID string) error {
+	deleted, err := s.store.DeleteUserDeviceAccess(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("delete device access: %w", err)
+	}
+	s.logger.InfoContext(ctx, "device access removed after a reset without recovery file",
+		"user_id", userID, "deleted_devices", len(deleted))
+	if f := s.cfg.Account.KeysReplacedFunc; f != nil {
+		return f(ctx, userID)
+	}
+	return nil
 }
 
 // Addr is the address the HTTPS listener is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// RelayPublicKey is the relay's management WireGuard public key, which
+// pairing devices are told.
+func (s *Server) RelayPublicKey() wgkey.Public { return s.mgmtKey.Public() }
+
+// PublicUDP is the UDP endpoint pairing devices are told
+// (Config.UDP.PublicEndpoint, or the public URL's host with the UDP listen
+// port).
+func (s *Server) PublicUDP() string { return s.publicUDP }
 
 // URL is the relay's public URL: Config.HTTP.PublicURL, or else an https://
 // URL of the bound address (localhost when bound to a loopback or wildcard
