@@ -26,6 +26,7 @@ import (
 // relay is a running server.Server with everything it logged.
 type relay struct {
 	srv     *server.Server
+	opts    relayOptions
 	dataDir string
 	logs    *syncBuffer
 	mailbox mailbox
@@ -39,22 +40,52 @@ type relay struct {
 type relayOptions struct {
 	databaseURL string           // "" for SQLite in the data directory
 	smtp        *mailtest.Server // nil for the outbox
+	// publicUDP is the UDP endpoint devices are told (a capture proxy);
+	// "" for the relay's own address.
+	publicUDP string
+	// quiet logs to the test at info level; relay.logs still gets debug
+	// (wireguard-go's debug log is a line per handshake and keepalive).
+	quiet bool
+
+	// Set by restart: the same data, ports and log buffer again.
+	dataDir               string
+	httpListen, udpListen string
+	logs                  *syncBuffer
 }
 
-// startRelay runs a relay on 127.0.0.1:0 that lives as long as the test. It
-// logs at debug level to the test and to relay.logs, accepts the fast test
-// KDF parameters and has no rate limits.
+// startRelay runs a relay on 127.0.0.1 (free ports for HTTPS and UDP) that
+// lives as long as the test. It logs at debug level to the test and to
+// relay.logs, accepts the fast test KDF parameters and has no rate limits.
 func startRelay(t *testing.T, opts relayOptions) *relay {
 	t.Helper()
-	r := &relay{dataDir: t.TempDir(), logs: &syncBuffer{}, seen: &recorder{}}
-	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(t.Output(), r.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opts.dataDir == "" {
+		opts.dataDir = t.TempDir()
+	}
+	if opts.logs == nil {
+		opts.logs = &syncBuffer{}
+	}
+	if opts.httpListen == "" {
+		opts.httpListen = "127.0.0.1:0"
+	}
+	if opts.udpListen == "" {
+		opts.udpListen = "127.0.0.1:0"
+	}
+	r := &relay{opts: opts, dataDir: opts.dataDir, logs: opts.logs, seen: &recorder{}}
+	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(t.Output(), r.logs), debug))
+	if opts.quiet {
+		logger = slog.New(slog.NewMultiHandler(
+			slog.NewJSONHandler(r.logs, debug),
+			slog.NewJSONHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	}
 	no := api.Limit{PerIP: ratelimit.NoLimit, PerAccount: ratelimit.NoLimit}
 	cfg := server.Config{
 		DataDir:  r.dataDir,
-		HTTP:     server.HTTPConfig{Listen: "127.0.0.1:0"},
+		HTTP:     server.HTTPConfig{Listen: opts.httpListen},
+		UDP:      server.UDPConfig{Listen: opts.udpListen, PublicEndpoint: opts.publicUDP},
 		Database: server.DatabaseConfig{URL: opts.databaseURL},
 		Account:  account.ServiceConfig{DefaultKDF: zkcrypto.TestKDFParams(), MinKDF: zkcrypto.TestKDFParams()},
-		Limits:   api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no},
+		Limits:   api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no, Pair: no},
 	}
 	if opts.smtp != nil {
 		cfg.SMTP = server.SMTPConfig{URL: opts.smtp.URL(), From: "relay@example.test"}
@@ -81,6 +112,18 @@ func startRelay(t *testing.T, opts relayOptions) *relay {
 	}
 	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// restart stops r as a shut-down process would stop (Serve's context
+// ends) and starts a new relay on the same data directory, database, ports
+// and log buffer, as the same process started again would.
+func (r *relay) restart(t *testing.T) *relay {
+	t.Helper()
+	opts := r.opts
+	opts.httpListen = r.srv.Addr().String()
+	opts.udpListen = r.srv.UDPAddr().String()
+	r.stop(t)
+	return startRelay(t, opts)
 }
 
 // client returns an API client that trusts the relay's certificate, accepts

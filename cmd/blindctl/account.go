@@ -41,6 +41,7 @@ func (a *app) accountDelete(ctx context.Context, yes bool) error {
 		return err
 	}
 	a.state.Email = ""
+	a.state.Keys = nil
 	if err := a.saveSession("", ""); err != nil {
 		return err
 	}

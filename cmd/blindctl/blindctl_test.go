@@ -44,6 +44,7 @@ type testRelay struct {
 	outbox  string
 	dataDir string
 	addr    string      // the bound address, to start again on it
+	udpAddr string      // the bound UDP address
 	log     *syncBuffer // the relay's log
 	stop    func()      // shuts the relay down; also at the end of the test
 }
@@ -57,10 +58,18 @@ func newTestRelay(t *testing.T) *testRelay {
 // startRelay starts a relay on listen with data directory dir.
 func startRelay(t *testing.T, dir, listen string) *testRelay {
 	t.Helper()
+	return startRelayUDP(t, dir, listen, "127.0.0.1:0")
+}
+
+// startRelayUDP starts a relay on listen, with its UDP side on udp, and
+// data directory dir.
+func startRelayUDP(t *testing.T, dir, listen, udp string) *testRelay {
+	t.Helper()
 	no := api.Limit{PerIP: ratelimit.NoLimit, PerAccount: ratelimit.NoLimit}
 	cfg := server.Config{
 		DataDir: dir,
 		HTTP:    server.HTTPConfig{Listen: listen},
+		UDP:     server.UDPConfig{Listen: udp},
 		Account: account.ServiceConfig{DefaultKDF: zkcrypto.TestKDFParams(), MinKDF: zkcrypto.TestKDFParams()},
 		Limits:  api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no},
 	}
@@ -89,6 +98,7 @@ func startRelay(t *testing.T, dir, listen string) *testRelay {
 		outbox:  filepath.Join(dir, "outbox"),
 		dataDir: dir,
 		addr:    srv.Addr().String(),
+		udpAddr: srv.UDPAddr().String(),
 		log:     logs,
 		stop:    stop,
 	}

@@ -67,11 +67,17 @@ var commands = []*command{
 	recoveryRequestCommand,
 	recoveryResetCommand,
 	accountDeleteCommand,
+	tokenCreateCommand,
+	tokenListCommand,
+	tokenRevokeCommand,
+	devicesCommand,
+	deviceRemoveCommand,
+	connectCommand,
 	trustCommand,
 }
 
 // groups are the first words of two-word commands.
-var groups = map[string]bool{"email": true, "recovery": true, "account": true}
+var groups = map[string]bool{"email": true, "recovery": true, "account": true, "token": true, "device": true}
 
 // run is blindctl: it parses args (without the program name), runs the
 // command and returns the exit code. It reads only stdin and env and writes

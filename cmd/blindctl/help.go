@@ -10,9 +10,10 @@ import (
 
 // printUsage writes `blindctl --help`.
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, `blindctl is the command-line client of a blindrelay relay. It creates and
-manages your account; keys are derived on this machine and the relay never
-sees your password or private keys.
+	fmt.Fprint(w, `blindctl is the command-line client of a blindrelay relay. It manages your
+account, pairs and lists your devices and opens a device's web UI through the
+relay, end to end encrypted. Keys are derived on this machine; the relay never
+sees your password, your private keys or what you exchange with a device.
 
 Usage:
   blindctl [global flags] <command> [flags] [arguments]
@@ -35,8 +36,9 @@ Passwords are asked for without echo. Without a terminal they come from
 --password-stdin from stdin (passwd: current on the first line, new on the second).
 %s, %s, %s and %s set the
 defaults of --server, --insecure, --ca-cert and --state-dir. The state directory
-holds the relay URL, the e-mail address, the session token and the pinned
-certificates, never the password or keys.
+holds the relay URL, the e-mail address, the session token, the account's
+public keys (checked at log-in) and the pinned certificates, never the password
+or a private key.
 
 TLS: a relay's certificate is trusted if it verifies against the system roots
 and --ca-cert, or if it is the certificate pinned for the relay's host and
@@ -53,6 +55,9 @@ Examples:
   blindctl verify 'https://relay.example.com/verify?token=...'
   blindctl login --email me@example.com
   blindctl whoami --json
+  blindctl token create --name garage
+  blindctl devices
+  blindctl connect warp2-AbCd --listen 127.0.0.1:8080
   blindctl recovery request --email me@example.com
   blindctl recovery reset --token 'https://relay.example.com/reset?token=...' --recovery-file blindrelay-recovery.json
 

@@ -1,7 +1,10 @@
 // Command blindctl is the command-line client of a blindrelay relay: it
 // creates and manages an account (register, verify, login, password,
-// e-mail, recovery, deletion). Keys are derived on this machine with
-// pkg/zkcrypto; the relay never sees the password or the private keys.
+// e-mail, recovery, deletion), makes pairing tokens, lists and removes
+// devices, and forwards a local port to a device's web UI through an end to
+// end encrypted WireGuard tunnel (connect, with pkg/tunnel). Keys are
+// derived on this machine with pkg/zkcrypto; the relay never sees the
+// password, the private keys or the tunnel's plaintext.
 //
 // main only wires the process to run; the commands live in the files named
 // after their flow. See README.md for the user's guide.

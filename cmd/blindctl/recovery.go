@@ -129,7 +129,7 @@ func (a *app) resetWithRecovery(ctx context.Context, token, path string) error {
 	if err != nil {
 		return fmt.Errorf("recovery file: %w", err)
 	}
-	_, info, err := a.client.CheckRecovery(ctx, token, data)
+	keys, info, err := a.client.CheckRecovery(ctx, token, data)
 	if err != nil {
 		return resetError(err)
 	}
@@ -141,7 +141,7 @@ func (a *app) resetWithRecovery(ctx context.Context, token, path string) error {
 	if _, err := a.client.ResetWithRecovery(ctx, token, data, pw, apiclient.KDFParams{}); err != nil {
 		return resetError(err)
 	}
-	if err := a.afterReset(info.Email); err != nil {
+	if err := a.afterReset(info.Email, keys); err != nil {
 		return err
 	}
 	a.printf(`Password reset for %[1]s. Your keys were kept, so your devices keep working
@@ -169,10 +169,11 @@ with --recovery-file FILE.
 	if err != nil {
 		return err
 	}
-	if _, _, err := a.client.ResetWithoutRecovery(ctx, token, pw, apiclient.KDFParams{}); err != nil {
+	keys, _, err := a.client.ResetWithoutRecovery(ctx, token, pw, apiclient.KDFParams{})
+	if err != nil {
 		return resetError(err)
 	}
-	if err := a.afterReset(info.Email); err != nil {
+	if err := a.afterReset(info.Email, keys); err != nil {
 		return err
 	}
 	a.printf(`Password reset for %[1]s with new keys. Devices shared with the old keys
@@ -198,11 +199,18 @@ func resetError(err error) error {
 	return err
 }
 
-// afterReset forgets a session of the account whose password was reset:
-// the relay ended them all.
-func (a *app) afterReset(email string) error {
-	if a.state.SessionToken == "" || a.state.Email != email {
+// afterReset updates the state of the account whose password was reset:
+// the relay ended every session of it, and keys are the account's keys now,
+// verified (those of the user's recovery file, or new ones made here). The
+// state of another account is left alone.
+func (a *app) afterReset(email string, keys *zkcrypto.UserKeys) error {
+	if a.state.Email != email {
 		return nil
 	}
+	userID := ""
+	if old := a.state.Keys; old != nil && old.Email == email {
+		userID = old.UserID // the same account keeps its id
+	}
+	a.state.Keys = newVerifiedKeys(keys, email, userID)
 	return a.saveSession("", "")
 }

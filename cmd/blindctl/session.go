@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/blindrelay/blindrelay/pkg/apiclient"
+	"github.com/blindrelay/blindrelay/pkg/zkcrypto"
 )
 
 var loginCommand = &command{
@@ -16,8 +17,10 @@ var loginCommand = &command{
 	summary: "log in and remember the session",
 	help: `Logs in: fetches the account's salt and key-derivation parameters, derives
 the login key from the password on this machine and sends only that key. The
-session token is kept in the state directory (mode 0600); the password and
-keys are not.`,
+session token is kept in the state directory (mode 0600), with the account's
+public keys once they are checked: the private keys are opened with the
+password on this machine, so that a relay cannot slip other keys into the
+pairing tokens made later. The password and the private keys are not kept.`,
 	examples: []string{
 		"blindctl login --email me@example.com",
 		"BLINDRELAY_PASSWORD=... blindctl --server https://relay.example.com login --email me@example.com",
@@ -37,9 +40,19 @@ func (a *app) login(ctx context.Context) error {
 		return err
 	}
 	old := a.state.SessionToken
-	s, _, err := a.client.Login(ctx, email, pw)
+	s, dk, err := a.client.Login(ctx, email, pw)
 	if err != nil {
 		return loginError(err, email)
+	}
+	// Keep the account's public keys, checked with the password, for
+	// pairing tokens. Not having them is no reason to fail the log-in:
+	// 'token create' then asks for the password.
+	a.state.Keys = nil
+	if uk, err := a.verifyLoginKeys(ctx, dk); err != nil {
+		a.warnf("blindctl: WARNING: could not check the account's keys: %v\n"+
+			"'blindctl token create' will ask for the password.\n", a.describe(err))
+	} else {
+		a.state.Keys = newVerifiedKeys(uk, s.User.Email, s.User.ID)
 	}
 	if err := a.saveSession(s.User.Email, s.Token); err != nil {
 		return err
@@ -53,6 +66,22 @@ func (a *app) login(ctx context.Context) error {
 	}
 	a.printf("Logged in as %s at %s.\n", s.User.Email, a.server)
 	return nil
+}
+
+// verifyLoginKeys opens the account's private keys with the keys a log-in
+// derived, which proves their public keys to be the account's.
+func (a *app) verifyLoginKeys(ctx context.Context, dk *zkcrypto.DerivedKeys) (*zkcrypto.UserKeys, error) {
+	keys, err := a.client.MyKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uk, err := zkcrypto.DecryptUserKeys(dk.SecretKey, keys.EncryptedPrivateKeys, keys.BoxPublicKey, keys.SignPublicKey)
+	if errors.Is(err, zkcrypto.ErrWrongKey) {
+		// The log-in key fit, so the password is right: the relay's
+		// encrypted keys are not the account's.
+		return nil, errors.New("the account's private keys at the relay do not open with this password")
+	}
+	return uk, err
 }
 
 // loginError adds advice to the errors of a log-in.

@@ -83,7 +83,7 @@ func checkStateFile(t *testing.T, u *user, secrets ...string) {
 		t.Fatal(err)
 	}
 	for k := range fields {
-		if !slices.Contains([]string{"server", "email", "session_token", "tls_pins"}, k) {
+		if !slices.Contains([]string{"server", "email", "session_token", "account_keys", "tls_pins"}, k) {
 			t.Errorf("the state file has an unexpected field %q:\n%s", k, data)
 		}
 	}

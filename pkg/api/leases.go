@@ -3,6 +3,9 @@ package api
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/blindrelay/blindrelay/pkg/account"
 )
@@ -15,6 +18,23 @@ var (
 	errNoSlots  = account.Errorf(account.CodeAllSlotsBusy, "You have no key slots on this device.")
 )
 
+// StatusReplaced is the WebSocket close status of a tunnel session whose
+// key slot a newer session of the same user took over (reason
+// "replaced"). A client must not redial after it: the slot is in use by
+// its own newer session, which a redial would take back in turn.
+const StatusReplaced websocket.StatusCode = 4001
+
+// replacedReason is the close reason sent with StatusReplaced.
+const replacedReason = "replaced"
+
+// replaceWait bounds how long a session that takes a slot over waits for
+// the old session's close handshake. The new session goes on after it in
+// any case: it must not wait for a browser that stopped answering. By then
+// the close frame is on its way (Close writes it before it waits), so a
+// later drop of the old connection (pkg/relay's Accept drops a session of
+// the same key slot) does not keep it from the old client.
+const replaceWait = 250 * time.Millisecond
+
 // slotID names one key slot: slot indexes are unique per device, across
 // its users.
 type slotID struct {
@@ -26,6 +46,10 @@ type slotID struct {
 type lease struct {
 	user   string
 	cancel context.CancelFunc // ends the session's context
+
+	// Both guarded by leases.mu.
+	ws       *websocket.Conn // the session's WebSocket once upgraded (attach)
+	replaced bool            // a newer session of the same user took the slot
 }
 
 // leases is this node's table of key slots in use: one tunnel session per
@@ -34,7 +58,7 @@ type lease struct {
 // is served by the node that holds the device's management tunnel).
 type leases struct {
 	mu   sync.Mutex
-	held map[slotID]lease // guarded by mu
+	held map[slotID]*lease // guarded by mu
 
 	// releasedForTest, if not nil, is called after a lease is freed, without
 	// mu held. Tests set it before the first acquire, to wait for a
@@ -42,23 +66,35 @@ type leases struct {
 	releasedForTest func(device string, index int)
 }
 
-func newLeases() *leases { return &leases{held: map[slotID]lease{}} }
+func newLeases() *leases { return &leases{held: map[slotID]*lease{}} }
 
 // acquire leases a slot of the device for user: want if want >= 0 (it must
 // be in slots), else the free one with the lowest index among slots, the
 // user's slot indexes. cancel ends the session that holds the lease (see
-// cancelDevice). It returns the leased index and the function that frees
-// it, which may be called more than once.
-func (l *leases) acquire(device, user string, slots []int, want int, cancel context.CancelFunc) (int, func(), error) {
+// cancel). It returns the leased index, the lease (for attach) and the
+// function that frees it, which may be called more than once.
+//
+// A slot asked for by index that an older session of the same user holds
+// is taken over: the old session is closed with StatusReplaced (acquire
+// waits up to replaceWait for its close handshake) and the slot is the new
+// one's. This is how a client that lost its connection without noticing
+// gets its slot back at once. A slot of another user is never taken.
+func (l *leases) acquire(device, user string, slots []int, want int, cancel context.CancelFunc) (int, *lease, func(), error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	pick := -1
+	var old *lease
 	switch {
 	case len(slots) == 0:
-		return 0, nil, errNoSlots
+		l.mu.Unlock()
+		return 0, nil, nil, errNoSlots
 	case want >= 0:
-		if _, busy := l.held[slotID{device, want}]; busy {
-			return 0, nil, errSlotBusy
+		if o := l.held[slotID{device, want}]; o != nil {
+			if o.user != user {
+				l.mu.Unlock()
+				return 0, nil, nil, errSlotBusy
+			}
+			o.replaced = true
+			old = o
 		}
 		pick = want
 	default:
@@ -68,22 +104,68 @@ func (l *leases) acquire(device, user string, slots []int, want int, cancel cont
 			}
 		}
 		if pick < 0 {
-			return 0, nil, errAllSlotsBusy
+			l.mu.Unlock()
+			return 0, nil, nil, errAllSlotsBusy
 		}
 	}
 	id := slotID{device, pick}
-	l.held[id] = lease{user: user, cancel: cancel}
+	ls := &lease{user: user, cancel: cancel}
+	l.held[id] = ls
+	var oldWS *websocket.Conn
+	if old != nil {
+		oldWS = old.ws
+	}
+	l.mu.Unlock()
+
+	if oldWS != nil {
+		select {
+		case <-endReplaced(oldWS, old.cancel):
+		case <-time.After(replaceWait):
+		}
+	}
+	// An old session not upgraded yet sees replaced in attach.
+
 	var once sync.Once
-	return pick, func() {
+	return pick, ls, func() {
 		once.Do(func() {
 			l.mu.Lock()
-			delete(l.held, id)
+			freed := l.held[id] == ls // else a newer session took it over
+			if freed {
+				delete(l.held, id)
+			}
 			l.mu.Unlock()
-			if l.releasedForTest != nil {
+			if freed && l.releasedForTest != nil {
 				l.releasedForTest(id.device, id.index)
 			}
 		})
 	}, nil
+}
+
+// attach records the upgraded WebSocket of the session holding ls. It
+// reports false if a newer session took the slot over meanwhile; the
+// caller then ends the session (endReplaced).
+func (l *leases) attach(ls *lease, ws *websocket.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls.replaced {
+		return false
+	}
+	ls.ws = ws
+	return true
+}
+
+// endReplaced closes ws with StatusReplaced and then calls cancel, in the
+// background; the returned channel is closed when both are done. The
+// close handshake takes a round trip to the client, or up to 10 s (the
+// WebSocket library's bound) with a client that stopped answering.
+func endReplaced(ws *websocket.Conn, cancel context.CancelFunc) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ws.Close(StatusReplaced, replacedReason)
+		cancel()
+	}()
+	return done
 }
 
 // busy returns how many of the device's slot indexes are leased.

@@ -55,6 +55,10 @@ type TunnelSession struct {
 // user's access and the device's presence, leases a key slot, upgrades to
 // a WebSocket, sends the hello and hands the connection to s.tunnels until
 // the session ends. Every refusal is a JSON error before the upgrade.
+//
+// A slot asked for by index that the same user's older session holds is
+// taken over: the older WebSocket is closed with StatusReplaced ("replaced")
+// and the new session gets the slot (see leases.acquire).
 func (s *server) tunnel(w http.ResponseWriter, r *http.Request) {
 	user := auth(r).user.ID
 	id := chi.URLParam(r, "id")
@@ -82,7 +86,7 @@ func (s *server) tunnel(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	index, release, err := s.leases.acquire(id, user, slotIndexes(slots), want, cancel)
+	index, ls, release, err := s.leases.acquire(id, user, slotIndexes(slots), want, cancel)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -107,6 +111,12 @@ func (s *server) tunnel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Accept has answered (426, 400, ...).
 		s.log.DebugContext(ctx, "tunnel upgrade failed", "device_id", id, "user_id", user, "error", err)
+		return
+	}
+	if !s.leases.attach(ls, ws) {
+		// A newer session of the user took the slot over during the
+		// upgrade.
+		<-endReplaced(ws, cancel)
 		return
 	}
 	sess := TunnelSession{DeviceID: id, DeviceKey: dev.PublicKey, SlotKey: byIndex[index].BrowserPublicKey, UserID: user, Slot: index}

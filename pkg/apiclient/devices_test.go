@@ -240,10 +240,15 @@ func TestDevices(t *testing.T) {
 	}
 	defer wsOwn.CloseNow()
 
-	_, _, err = c.DialTunnel(ctx, res.DeviceID, 0)
-	wantCode(t, "DialTunnel busy slot", err, "slot_busy")
-	if e, ok := errors.AsType[*apiclient.Error](err); !ok || e.Status != http.StatusConflict {
-		t.Errorf("busy slot: %#v", err)
+	// Slot 0 by index again: the same user's newer session takes it over
+	// and the older one is closed with 4001 "replaced".
+	ws0, hello0, err := c.DialTunnel(ctx, res.DeviceID, 0)
+	if err != nil || hello0.Slot != 0 {
+		t.Fatalf("DialTunnel slot 0 again: %+v, %v", hello0, err)
+	}
+	defer ws0.CloseNow()
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != 4001 {
+		t.Errorf("the replaced session: %v, want close 4001", err)
 	}
 	_, _, err = c.DialTunnel(ctx, res.DeviceID, -1)
 	wantCode(t, "DialTunnel all busy", err, "all_slots_busy")

@@ -93,7 +93,10 @@ func (c *controlClient) run(ctx context.Context) {
 			c.log.Info("control connection lost", "error", err)
 			c.d.rehandshakeRelay(c.endpoint)
 		case established:
+			// The relay ended the connection: it may be restarting, and
+			// a new relay knows nothing of the old WireGuard session.
 			c.log.Info("control connection lost", "error", err)
+			c.d.rehandshakeRelay(c.endpoint)
 		default:
 			c.log.Debug("control connection failed", "error", err)
 		}

@@ -41,6 +41,12 @@ type Config struct {
 	// Limits are the API's rate limits; zero fields take pkg/api's
 	// defaults.
 	Limits api.RateLimits
+
+	// Node names this relay process in the devices' presence records
+	// (which node holds a device's management tunnel). Empty: the host
+	// name. Nodes of a cluster need distinct names; a restarted node
+	// keeps its name, so that it marks its own stale presence offline.
+	Node string
 }
 
 // HTTPConfig is the HTTPS side: portal API, mail-link pages, health checks.
@@ -65,15 +71,17 @@ type HTTPConfig struct {
 	ShutdownTimeout time.Duration
 }
 
-// UDPConfig is the WireGuard side. For now the addresses are only
-// validated, reported and told to pairing devices; the relay does not bind
-// the port yet.
+// UDPConfig is the WireGuard side: the one UDP socket of the management
+// tunnels and the browser sessions.
 type UDPConfig struct {
-	Listen string // host:port, default :51820
+	// Listen is the UDP address to bind, host:port, default :51820. Port
+	// 0 picks a free port (tests; Server.UDPAddr tells which).
+	Listen string
 	// PublicEndpoint is the UDP host:port devices are told to send
 	// WireGuard to (what they can reach: a public name or address, and the
 	// port a NAT or firewall forwards). Empty: the host of the public URL
-	// and the port of Listen.
+	// and the bound port; with no public URL configured and Listen bound
+	// to one address, that address and port.
 	PublicEndpoint string
 }
 
@@ -278,6 +286,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.String("udp_listen", c.UDP.Listen),
 		slog.String("public_udp", c.UDP.PublicEndpoint),
+		slog.String("node", c.Node),
 		slog.String("database", db),
 		slog.String("smtp", mailTo),
 	}

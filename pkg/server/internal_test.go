@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -118,19 +119,27 @@ func TestJanitor(t *testing.T) {
 
 func TestPublicUDP(t *testing.T) {
 	t.Parallel()
+	ap := netip.MustParseAddrPort
 	tests := []struct {
-		cfg       UDPConfig
-		publicURL string
-		want      string
+		name          string
+		cfg           UDPConfig
+		configuredURL string // --public-url
+		publicURL     string // the effective one
+		bound         netip.AddrPort
+		want          string
 	}{
-		{UDPConfig{Listen: ":51820"}, "https://relay.example.com", "relay.example.com:51820"},
-		{UDPConfig{Listen: "0.0.0.0:4500"}, "https://relay.example.com:8443", "relay.example.com:4500"},
-		{UDPConfig{Listen: "[::]:51820"}, "https://[2001:db8::1]:8443", "[2001:db8::1]:51820"},
-		{UDPConfig{Listen: ":51820", PublicEndpoint: "udp.example.com:443"}, "https://relay.example.com", "udp.example.com:443"},
+		{"public url", UDPConfig{}, "https://relay.example.com", "https://relay.example.com", ap("[::]:51820"), "relay.example.com:51820"},
+		{"public url with port", UDPConfig{}, "https://relay.example.com:8443", "https://relay.example.com:8443", ap("0.0.0.0:4500"), "relay.example.com:4500"},
+		{"public url ipv6", UDPConfig{}, "https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443", ap("[::]:51820"), "[2001:db8::1]:51820"},
+		{"public url, one address bound", UDPConfig{}, "https://relay.example.com", "https://relay.example.com", ap("192.0.2.7:51820"), "relay.example.com:51820"},
+		{"configured endpoint", UDPConfig{PublicEndpoint: "udp.example.com:443"}, "https://relay.example.com", "https://relay.example.com", ap("[::]:51820"), "udp.example.com:443"},
+		{"no public url, wildcard", UDPConfig{}, "", "https://localhost:8443", ap("[::]:51820"), "localhost:51820"},
+		{"no public url, loopback, port 0", UDPConfig{}, "", "https://localhost:8443", ap("127.0.0.1:40123"), "127.0.0.1:40123"},
+		{"no public url, ipv6 loopback", UDPConfig{}, "", "https://localhost:8443", ap("[::1]:40123"), "[::1]:40123"},
 	}
 	for _, tt := range tests {
-		if got := publicUDP(tt.cfg, tt.publicURL); got != tt.want {
-			t.Errorf("publicUDP(%+v, %s) = %q, want %q", tt.cfg, tt.publicURL, got, tt.want)
+		if got := publicUDP(tt.cfg, tt.configuredURL, tt.publicURL, tt.bound); got != tt.want {
+			t.Errorf("%s: publicUDP(%+v, %q, %q, %v) = %q, want %q", tt.name, tt.cfg, tt.configuredURL, tt.publicURL, tt.bound, got, tt.want)
 		}
 	}
 }

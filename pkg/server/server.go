@@ -2,8 +2,10 @@
 // store (SQLite or PostgreSQL; it keeps accounts and devices), the mailer
 // (SMTP or the outbox directory), the TLS certificate (the operator's, or a
 // self-signed one kept in the data directory), the relay's management
-// WireGuard key, the account service and the HTTP API, and serves HTTPS
-// until its context ends, then drains in order.
+// WireGuard key, the UDP socket with the relay's demultiplexer and
+// WebSocket bridge (pkg/relay) and management tunnel (pkg/mgmt) on it, the
+// account service and the HTTP API, and serves HTTPS and UDP until its
+// context ends, then drains in order.
 //
 // It is the only package that names the concrete stores and mailers; it
 // reads no flags and no environment (cmd/relay does that) and holds no
@@ -24,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -78,6 +81,7 @@ type Server struct {
 	store     relayStore
 	mail      *mail.Queue
 	mgmtKey   wgkey.Private // the relay's management WireGuard key
+	udp       *udpSide      // the UDP socket, relay and management tunnel
 	publicUDP string        // the UDP endpoint devices are told
 	handler   http.Handler
 
@@ -131,8 +135,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	if s.mgmtKey, err = loadMgmtKey(ctx, s.store); err != nil {
 		return nil, err
 	}
-	s.publicUDP = publicUDP(cfg.UDP, s.url)
-	logger.Info("relay management key", "public_key", s.mgmtKey.Public(), "public_udp", s.publicUDP)
+	if s.udp, err = newUDPSide(ctx, cfg, s.mgmtKey, s.store, logger); err != nil {
+		return nil, err
+	}
+	// A crash leaves this node's devices online in the store; the API
+	// must not show them so until their tunnels are back. (The
+	// management tunnel does this again when it starts.)
+	stale, err := s.store.SetNodeOffline(ctx, s.udp.node)
+	if err != nil {
+		return nil, fmt.Errorf("mark node %q offline: %w", s.udp.node, err)
+	}
+	if stale > 0 {
+		logger.Info("devices left online by an earlier run marked offline", "node", s.udp.node, "devices", stale)
+	}
+	s.publicUDP = publicUDP(cfg.UDP, cfg.HTTP.PublicURL, s.url, s.udp.addr())
+	logger.Info("udp bound", "addr", s.udp.addr().String(), "public_udp", s.publicUDP,
+		"mgmt_public_key", s.mgmtKey.Public())
 	if s.handler, err = s.newHandler(ctx); err != nil {
 		return nil, err
 	}
@@ -209,13 +227,18 @@ func loadMgmtKey(ctx context.Context, st account.Store) (wgkey.Private, error) {
 }
 
 // publicUDP is the UDP endpoint pairing devices are told: the configured
-// one, or the public URL's host with the UDP listen port.
-func publicUDP(c UDPConfig, publicURL string) string {
+// one; else, on a relay without a configured public URL whose socket is
+// bound to one address, that address (a test or one-machine relay on
+// 127.0.0.1); else the public URL's host with the bound port (which is the
+// listen port unless that was 0).
+func publicUDP(c UDPConfig, configuredURL, publicURL string, bound netip.AddrPort) string {
 	if c.PublicEndpoint != "" {
 		return c.PublicEndpoint
 	}
-	_, port, _ := net.SplitHostPort(c.Listen) // Validate checked it
-	return net.JoinHostPort(hostOf(publicURL), port)
+	if configuredURL == "" && !bound.Addr().IsUnspecified() {
+		return bound.String()
+	}
+	return net.JoinHostPort(hostOf(publicURL), strconv.Itoa(int(bound.Port())))
 }
 
 // newHandler builds the account service and the HTTP API on the opened
@@ -228,17 +251,16 @@ func (s *Server) newHandler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err // says "account service: ..."
 	}
-	return api.New(api.Config{
+	h := api.New(api.Config{
 		PublicURL:      s.cfg.HTTP.PublicURL,
 		TrustedProxies: s.cfg.HTTP.TrustedProxies,
 		Limits:         s.cfg.Limits,
 		Now:            s.cfg.Account.Now, // one clock for sessions, tokens and rate limits
 		Devices:        s.store,
 		Relay:          api.RelayInfo{PublicKey: s.mgmtKey.Public(), Endpoint: s.publicUDP},
-		// No UDP side yet: the tunnel route answers 503 device_offline
-		// until pkg/relay fills this in.
-		Tunnels: nil,
-	}, svc, s.logger), nil
+		Tunnels:        s.udp.sessions,
+	}, svc, s.logger)
+	return s.forgetDeletedDevices(h), nil
 }
 
 // keysReplaced is the account service's KeysReplacedFunc: after a password
@@ -249,6 +271,9 @@ func (s *Server) keysReplaced(ctx context.Context, userID string) error {
 	deleted, err := s.store.DeleteUserDeviceAccess(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("delete device access: %w", err)
+	}
+	for _, id := range deleted {
+		s.udp.mgmt.RemoveDevice(id)
 	}
 	s.logger.InfoContext(ctx, "device access removed after a reset without recovery file",
 		"user_id", userID, "deleted_devices", len(deleted))
@@ -266,9 +291,14 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) RelayPublicKey() wgkey.Public { return s.mgmtKey.Public() }
 
 // PublicUDP is the UDP endpoint pairing devices are told
-// (Config.UDP.PublicEndpoint, or the public URL's host with the UDP listen
-// port).
+// (Config.UDP.PublicEndpoint; or the bound UDP address on a relay without
+// a public URL bound to one address; or the public URL's host with the
+// bound UDP port).
 func (s *Server) PublicUDP() string { return s.publicUDP }
+
+// UDPAddr is the address the UDP socket is bound to (the port chosen when
+// Config.UDP.Listen asked for port 0).
+func (s *Server) UDPAddr() netip.AddrPort { return s.udp.addr() }
 
 // URL is the relay's public URL: Config.HTTP.PublicURL, or else an https://
 // URL of the bound address (localhost when bound to a loopback or wildcard
@@ -283,10 +313,13 @@ func (s *Server) CertPool() *x509.CertPool {
 	return pool
 }
 
-// Serve serves HTTPS until ctx ends or the listener fails. Then it stops
-// accepting, lets requests in flight finish for up to
-// Config.HTTP.ShutdownTimeout, waits for queued mail to go out, and closes
-// the store. It returns nil after a shutdown that ctx asked for.
+// Serve serves HTTPS and UDP (the management tunnel and the relay's read
+// loop) until ctx ends, the listener fails or the UDP side fails. Then it
+// ends every tunnel session, stops accepting, lets requests in flight
+// finish for up to Config.HTTP.ShutdownTimeout, stops the relay's read
+// loop and then the management tunnel (which marks this node's devices
+// offline), closes the UDP socket, waits for queued mail to go out, and
+// closes the store. It returns nil after a shutdown that ctx asked for.
 func (s *Server) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -306,20 +339,30 @@ func (s *Server) Serve(ctx context.Context) error {
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	wg.Go(func() { runJanitor(janitorCtx, s.store, janitorInterval, time.Now, s.logger) })
 
+	s.udp.start()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(s.ln, "", "") }()
-	s.logger.Info("listening", "url", s.url, "addr", s.ln.Addr().String())
+	s.logger.Info("listening", "url", s.url, "addr", s.ln.Addr().String(),
+		"udp", s.udp.addr().String(), "mgmt_public_key", s.mgmtKey.Public())
 	s.hintPublicURL()
 
 	var err error
 	select {
 	case err = <-serveErr:
 		err = fmt.Errorf("serve https: %w", err)
+	case err = <-s.udp.failed:
+		s.logger.Error("udp side failed; shutting down", "err", err)
+		err = errors.Join(err, s.shutdown(srv))
+		<-serveErr
 	case <-ctx.Done():
 		s.logger.Info("shutting down", "drain_timeout", s.cfg.HTTP.ShutdownTimeout)
+		// Tunnel WebSockets are hijacked connections: Shutdown neither
+		// closes nor waits for them.
+		s.udp.sessions.shutdown()
 		err = s.shutdown(srv)
 		<-serveErr // http.ErrServerClosed once Shutdown or Close began
 	}
+	err = errors.Join(err, s.udp.stop())
 	stopJanitor()
 	wg.Wait()
 	err = errors.Join(err, s.Close())
@@ -340,16 +383,21 @@ func (s *Server) shutdown(srv *http.Server) error {
 	return nil
 }
 
-// Close releases the listener, waits up to mailDrainTimeout for queued mail
-// and closes the store. Serve calls it on its way out; a Server that never
-// served must be closed by its owner. Calls after the first return the
-// first result.
+// Close releases the listener and the UDP socket, waits up to
+// mailDrainTimeout for queued mail and closes the store. Serve calls it on
+// its way out; a Server that never served must be closed by its owner.
+// Calls after the first return the first result.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		if s.ln != nil {
 			if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close listener: %w", err))
+			}
+		}
+		if s.udp != nil {
+			if err := s.udp.close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if s.mail != nil {

@@ -36,6 +36,7 @@ func newTestConfig(t testing.TB) server.Config {
 	return server.Config{
 		DataDir: filepath.Join(t.TempDir(), "data"),
 		HTTP:    server.HTTPConfig{Listen: "127.0.0.1:0"},
+		UDP:     server.UDPConfig{Listen: "127.0.0.1:0"},
 	}
 }
 

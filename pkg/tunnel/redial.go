@@ -25,7 +25,7 @@ func (b *Bind) run(s *bindSession, c *websocket.Conn) {
 			return
 		}
 		b.stats.connected.Store(false)
-		if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+		if st := websocket.CloseStatus(err); st == websocket.StatusPolicyViolation || st == 4001 {
 			b.log.Warn("relay ended the session; not redialling", "error", err)
 			if b.cfg.EndFunc != nil {
 				b.cfg.EndFunc(fmt.Errorf("%w: %w", ErrSessionEnded, err))

@@ -104,6 +104,7 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 	}
 	t.transport = t.newTransport()
 	t.wg.Go(t.rehandshakeLoop)
+	t.wg.Go(t.stallLoop)
 	t.log.Info("tunnel up", "relay", redactURL(cfg.URL), "mtu", cfg.MTU)
 	return t, nil
 }
@@ -304,4 +305,33 @@ func newWireGuardLogger(l *slog.Logger) *device.Logger {
 		wl.Verbosef = func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) }
 	}
 	return wl
+}
+
+// stallLoop restarts the WireGuard session when datagrams go out and
+// nothing comes back for stallAfter: the device lost the session (it
+// rebooted) and wireguard-go itself would wait 15 s.
+func (t *Tunnel) stallLoop() {
+	const stallAfter = 3 * time.Second
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	st := t.bind.Stats()
+	lastRx, txAtRx, since := st.RxPackets, st.TxPackets, time.Now()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+		}
+		st := t.bind.Stats()
+		now := time.Now()
+		if st.RxPackets != lastRx {
+			lastRx, txAtRx, since = st.RxPackets, st.TxPackets, now
+			continue
+		}
+		if now.Sub(since) >= stallAfter && st.TxPackets-txAtRx >= 3 {
+			t.log.Info("no answer from the device; restarting the wireguard session")
+			t.requestRehandshake()
+			txAtRx, since = st.TxPackets, now
+		}
+	}
 }

@@ -28,10 +28,13 @@ import (
 
 // Relay is a running relay.
 type Relay struct {
-	URL        string       // https://127.0.0.1:PORT
+	URL        string       // https://localhost:PORT
 	HTTPClient *http.Client // trusts the relay's self-signed certificate
 	DataDir    string
-	outbox     string
+	// UDPEndpoint is the relay's UDP address (127.0.0.1:PORT), which
+	// pairing devices are told and reach it at.
+	UDPEndpoint string
+	outbox      string
 }
 
 // KDFOptions are the apiclient options a client of a test relay needs: the
@@ -42,7 +45,8 @@ func KDFOptions() []apiclient.Option {
 }
 
 // NewRelay starts a relay that lives until the test ends, with rate limits
-// off and tiny KDF parameters. Its logs go to the test's output.
+// off and tiny KDF parameters, HTTPS and UDP on 127.0.0.1 (free ports).
+// Its logs go to the test's output.
 func NewRelay(t testing.TB) *Relay {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,7 +54,8 @@ func NewRelay(t testing.TB) *Relay {
 	cfg := server.Config{
 		DataDir: dir,
 		HTTP:    server.HTTPConfig{Listen: "127.0.0.1:0"},
-		UDP:     server.UDPConfig{Listen: "127.0.0.1:0", PublicEndpoint: "127.0.0.1:51820"},
+		// Devices are told the bound address (127.0.0.1:port).
+		UDP:     server.UDPConfig{Listen: "127.0.0.1:0"},
 		Account: account.ServiceConfig{DefaultKDF: zkcrypto.TestKDFParams(), MinKDF: zkcrypto.TestKDFParams()},
 		Limits:  api.RateLimits{Salt: no, Login: no, Register: no, Resend: no, Reset: no, EmailChange: no, Pair: no},
 	}
@@ -70,10 +75,11 @@ func NewRelay(t testing.TB) *Relay {
 		}
 	})
 	return &Relay{
-		URL:        srv.URL(),
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}},
-		DataDir:    dir,
-		outbox:     dir + "/outbox",
+		URL:         srv.URL(),
+		HTTPClient:  &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}},
+		DataDir:     dir,
+		UDPEndpoint: srv.PublicUDP(),
+		outbox:      dir + "/outbox",
 	}
 }
 
@@ -84,6 +90,7 @@ type User struct {
 	Keys     *zkcrypto.UserKeys // the user's key pairs, private halves included
 	Client   *apiclient.Client  // logged in
 	ID       string
+	Relay    *Relay // the relay the user is registered with
 }
 
 // NewUser registers a user with a random e-mail address, confirms it with
@@ -91,7 +98,7 @@ type User struct {
 func (r *Relay) NewUser(t testing.TB) *User {
 	t.Helper()
 	ctx := t.Context()
-	u := &User{Email: "user-" + rand.Text()[:10] + "@example.com", Password: "correct horse battery staple"}
+	u := &User{Email: "user-" + rand.Text()[:10] + "@example.com", Password: "correct horse battery staple", Relay: r}
 	c, err := r.Client()
 	if err != nil {
 		t.Fatal(err)
