@@ -234,6 +234,14 @@ type Store interface {
 	DeviceByID(ctx context.Context, id string) (*Device, error)
 	DeviceByUID(ctx context.Context, uid string) (*Device, error)
 	DeviceByPublicKey(ctx context.Context, publicKey [32]byte) (*Device, error)
+	// DeviceByEndpoint returns the device whose LastEndpoint is ep (as
+	// SetPresence stored it: no mapping between IPv4 and IPv4-mapped IPv6
+	// forms), or ErrDeviceNotFound; a zero ep finds none. If several
+	// devices were last seen at ep (one left the address, another came),
+	// it returns the one with the latest LastSeenAt (then the smallest
+	// id). It is the management tunnel's lookup of a source whose session
+	// a restarted relay no longer knows.
+	DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*Device, error)
 	// DevicesForUser returns the devices the user has access to, each
 	// with the user's DeviceUser, in the order they were shared with the
 	// user (DeviceUser.CreatedAt, then device id). None is no error.

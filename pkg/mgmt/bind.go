@@ -33,10 +33,16 @@ const (
 // way in, from the initiation's static key or from the receiver index)
 // names the device. That is how the relay learns endpoints only from
 // authenticated packets without decrypting anything itself.
+//
+// The one exception is the provisional endpoint of a re-handshake (reh set):
+// addr is the device's endpoint as the store recorded it from
+// authenticated traffic before a restart, and it carries one handshake
+// initiation and nothing else (allowRehandshake).
 type endpoint struct {
 	addr netip.AddrPort
-	rx   time.Time // when the datagram arrived; zero from ParseEndpoint
-	peer *peer     // the device peer the datagram was for; nil if unknown
+	rx   time.Time    // when the datagram arrived; zero from ParseEndpoint
+	peer *peer        // the device peer the datagram was for; nil if unknown
+	reh  *rehandshake // set on the provisional endpoint of a re-handshake
 }
 
 var _ conn.Endpoint = (*endpoint)(nil)

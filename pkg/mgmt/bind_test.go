@@ -168,7 +168,7 @@ type wrongEndpoint struct{ conn.Endpoint }
 
 func TestLimiter(t *testing.T) {
 	t.Parallel()
-	l := newLimiter()
+	l := newLimiter(limitRate, limitBurst)
 	now := time.Unix(1000, 0)
 	a := netip.MustParseAddr("192.0.2.1")
 	for i := range limitBurst {
@@ -182,7 +182,7 @@ func TestLimiter(t *testing.T) {
 	if !l.allow(netip.MustParseAddr("192.0.2.2"), now) {
 		t.Fatal("another source limited")
 	}
-	if !l.allow(a, now.Add(limitPeriod)) {
+	if !l.allow(a, now.Add(l.period)) {
 		t.Fatal("no refill after one period")
 	}
 	// IPv6 sources share a /64.

@@ -41,7 +41,9 @@
 // proves where the device is: that, and nothing else, moves the device's
 // endpoint in the relay (Endpoints.SetDeviceEndpoint) and the store. The one
 // datagram wireguard-go sends to an unverified address, a cookie reply under
-// load, is sent only to the address the device is already known at.
+// load, is sent only to the address the device is already known at. The
+// initiation of a re-handshake (below) goes to an address authenticated
+// before the relay restarted, as the store recorded it.
 //
 // # Online and offline
 //
@@ -53,6 +55,48 @@
 // that address answers, stock ones included. Going offline clears the
 // device's endpoint in the relay and is written to the store (off the
 // packet path, coalesced per device).
+//
+// # Re-handshake after a restart
+//
+// A relay that restarted (or a node that took over a device's traffic)
+// knows none of the devices' sessions, but the devices go on sending in
+// them: their transport messages name receiver indices the relay never
+// made, and a device starts a new handshake only when its own timers say
+// so (15 s after data that got no answer; up to two minutes for a device
+// that only sends keepalives). So the relay starts the handshake itself.
+//
+// A type 2, 3 or 4 datagram whose receiver index names no handshake of the
+// relay's is still dropped, but its source S is looked up among the
+// devices' stored endpoints (Store.DeviceByEndpoint). If S is the last
+// endpoint of a device seen there within RehandshakeMaxAge, which is not
+// online and has no re-handshake pending, the device's peer is loaded with
+// S as a provisional endpoint and wireguard-go sends it a handshake
+// initiation. The device answers it like any handshake, and its response,
+// once wireguard-go authenticated it, is what brings the device online and
+// moves its endpoint (see above): the provisional endpoint itself proves
+// nothing and carries that one initiation only (no retry, no cookie reply,
+// no transport message). A re-handshake left unanswered expires after
+// five seconds (REKEY_TIMEOUT) and its peer, still offline, is removed.
+//
+// This keeps DESIGN §3's rule that the relay sends UDP only to addresses it
+// learned from authenticated management packets: S was written to the
+// store only from such packets (by this node before the restart, or by
+// another), and must have been written recently; a datagram from any other
+// source makes the relay send nothing (RehandshakeStats.NotStored, Stale).
+// It is not an amplifier: an initiation is 148 bytes and needs a datagram
+// of at least 32 bytes from (or forged as from) the endpoint it goes to,
+// each stored endpoint gets at most one initiation per five seconds (a
+// source is looked up once per five seconds, a device has at most one
+// re-handshake pending, which sends once), and all of them together at
+// most 500 a second (after a burst of 1000). All of it is bounded: lookups per source (IPv4 address or
+// IPv6 /64) and for all sources together are rate-limited, sources known
+// not to be usable endpoints are cached for half a minute, and the tables
+// of sources and pending re-handshakes have fixed sizes.
+//
+// LastSeenAt must stay recent for a device that has been online for days,
+// so the presence of an online device with recent authenticated traffic is
+// written again every five minutes or so (a store write per online device
+// and five minutes).
 //
 // # Control protocol
 //

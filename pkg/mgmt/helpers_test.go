@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,12 +63,18 @@ func newKey(t testing.TB) wgkey.Private {
 // countingStore is the real SQLite store, counting device lookups.
 type countingStore struct {
 	keystore.Store
-	lookups atomic.Int64
+	lookups         atomic.Int64 // by public key
+	endpointLookups atomic.Int64
 }
 
 func (s *countingStore) DeviceByPublicKey(ctx context.Context, key [32]byte) (*keystore.Device, error) {
 	s.lookups.Add(1)
 	return s.Store.DeviceByPublicKey(ctx, key)
+}
+
+func (s *countingStore) DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*keystore.Device, error) {
+	s.endpointLookups.Add(1)
+	return s.Store.DeviceByEndpoint(ctx, ep)
 }
 
 // testStore is a fresh SQLite store with one user.
@@ -213,6 +220,8 @@ func (r *relayRef) ClearDevice(id string) { r.Load().ClearDevice(id) }
 type harness struct {
 	t         *testing.T
 	store     *testStore
+	key       wgkey.Private // the relay's management key
+	opts      []harnessConfig
 	relay     *relay.Server
 	m         *Mgmt
 	endpoints *recordingEndpoints
@@ -225,16 +234,37 @@ type harnessConfig func(*Config)
 
 func newHarness(t *testing.T, opts ...harnessConfig) *harness {
 	t.Helper()
-	h := &harness{t: t, store: newTestStore(t)}
+	h := &harness{t: t, store: newTestStore(t), key: newKey(t), opts: opts}
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.start(udp)
+	return h
+}
+
+// restart ends the relay and its management side and starts new ones on
+// the same UDP port, with the same key and store: a relay process that
+// restarted. Nothing of the old one's memory survives.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.stop()
+	udp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(h.addr))
+	if err != nil {
+		h.t.Fatalf("listen again on %s: %v", h.addr, err)
+	}
+	h.start(udp)
+}
+
+// start runs a new relay and management side on udp.
+func (h *harness) start(udp *net.UDPConn) {
+	t := h.t
+	t.Helper()
 	h.addr = udp.LocalAddr().(*net.UDPAddr).AddrPort()
 	ref := &relayRef{}
 	h.endpoints = &recordingEndpoints{next: ref}
 	cfg := Config{
-		Private:             newKey(t),
+		Private:             h.key,
 		Store:               h.store,
 		Sender:              ref,
 		Endpoints:           h.endpoints,
@@ -243,9 +273,10 @@ func newHarness(t *testing.T, opts ...harnessConfig) *harness {
 		OfflineAfter:        1500 * time.Millisecond,
 		ControlPingInterval: 400 * time.Millisecond,
 	}
-	for _, o := range opts {
+	for _, o := range h.opts {
 		o(&cfg)
 	}
+	var err error
 	h.m, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -260,8 +291,9 @@ func newHarness(t *testing.T, opts ...harnessConfig) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgmtDone := make(chan error, 1)
 	relayDone := make(chan error, 1)
-	go func() { mgmtDone <- h.m.Run(ctx) }()
-	go func() { relayDone <- h.relay.Run(ctx) }()
+	m, r := h.m, h.relay
+	go func() { mgmtDone <- m.Run(ctx) }()
+	go func() { relayDone <- r.Run(ctx) }()
 	var once sync.Once
 	h.stop = func() {
 		once.Do(func() {
@@ -276,8 +308,7 @@ func newHarness(t *testing.T, opts ...harnessConfig) *harness {
 		})
 	}
 	t.Cleanup(h.stop)
-	eventually(t, "mgmt running", h.m.running.Load)
-	return h
+	eventually(t, "mgmt running", m.running.Load)
 }
 
 // captureBind is wireguard-go's standard UDP bind that keeps a copy of every
@@ -328,6 +359,13 @@ type testDevice struct {
 
 func startDevice(t *testing.T, priv wgkey.Private, relayPub wgkey.Public, relayAddr netip.AddrPort) *testDevice {
 	t.Helper()
+	return startDeviceKeepalive(t, priv, relayPub, relayAddr, 1)
+}
+
+// startDeviceKeepalive is startDevice with a PersistentKeepalive of
+// keepalive seconds.
+func startDeviceKeepalive(t *testing.T, priv wgkey.Private, relayPub wgkey.Public, relayAddr netip.AddrPort, keepalive int) *testDevice {
+	t.Helper()
 	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{wire.MgmtAddr(priv.Public())}, nil, 1420)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +377,7 @@ func startDevice(t *testing.T, priv wgkey.Private, relayPub wgkey.Public, relayA
 		"public_key=" + relayPub.Hex() + "\n" +
 		"endpoint=" + relayAddr.String() + "\n" +
 		"allowed_ip=" + netip.PrefixFrom(wire.RelayMgmtAddr, 128).String() + "\n" +
-		"persistent_keepalive_interval=1\n"
+		"persistent_keepalive_interval=" + strconv.Itoa(keepalive) + "\n"
 	if err := dev.IpcSet(conf); err != nil {
 		t.Fatal(err)
 	}
@@ -368,6 +406,51 @@ func (d *testDevice) rebind(t *testing.T) {
 }
 
 func (d *testDevice) stop() { d.dev.Close() }
+
+// chatter sends an ICMPv6 echo request to the relay's management address
+// every interval until the test ends, as a device with something to say
+// (pkg/device's control connection, say) does: WireGuard transport
+// messages that are not keepalives. Replies are read and discarded.
+func (d *testDevice) chatter(t *testing.T, interval time.Duration) {
+	t.Helper()
+	ping, err := d.tnet.DialPingAddr(wire.MgmtAddr(d.priv.Public()), wire.RelayMgmtAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(done)
+		ping.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		buf := make([]byte, 256)
+		for {
+			if _, err := ping.Read(buf); err != nil {
+				select {
+				case <-done:
+					return
+				default:
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for seq := uint16(1); ; seq++ {
+			msg := []byte{128, 0, 0, 0, 0, 0, byte(seq >> 8), byte(seq), 't', 'e', 's', 't'}
+			_, _ = ping.Write(msg)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
 
 // controlClient is a minimal device side of the control protocol: it sends
 // its Hello, then answers Pings and Commands until closed.
@@ -582,6 +665,9 @@ func (*fakeStore) SetPresence(context.Context, string, netip.AddrPort, bool, str
 }
 func (*fakeStore) SetFirmware(context.Context, string, string, int) error { return nil }
 func (*fakeStore) SetNodeOffline(context.Context, string) (int, error)    { return 0, nil }
+func (*fakeStore) DeviceByEndpoint(context.Context, netip.AddrPort) (*keystore.Device, error) {
+	return nil, keystore.ErrDeviceNotFound
+}
 
 // fakeRelay counts what the management side asks of the relay.
 type fakeRelay struct {

@@ -71,6 +71,9 @@ type Store interface {
 	SetFirmware(ctx context.Context, deviceID, firmware string, protocolVersion int) error
 	// SetNodeOffline marks every device this node holds offline.
 	SetNodeOffline(ctx context.Context, node string) (int, error)
+	// DeviceByEndpoint returns the device last seen at ep, or
+	// keystore.ErrDeviceNotFound: the lookup of a re-handshake.
+	DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*keystore.Device, error)
 }
 
 // Sender writes a datagram through the relay's UDP socket
@@ -169,6 +172,7 @@ type Mgmt struct {
 	outMu sync.Mutex
 
 	presence presenceQueue
+	reh      rehandshakes
 }
 
 // New returns a Mgmt for cfg. It does not start the tunnel: call Run.
@@ -228,7 +232,7 @@ func New(cfg Config) (*Mgmt, error) {
 		maxPeers:     cfg.MaxPeers,
 		queue:        make(chan *packet, cfg.QueueSize),
 		intake:       make(chan *packet, intakeSize),
-		limiter:      newLimiter(),
+		limiter:      newLimiter(limitRate, limitBurst),
 		stats:        newCounters(),
 		byKey:        make(map[wgkey.Public]*peer),
 		byID:         make(map[string]*peer),
@@ -238,6 +242,7 @@ func New(cfg Config) (*Mgmt, error) {
 		lookups:      make(map[wgkey.Public]*lookup),
 		controls:     make(map[*controlConn]struct{}),
 		presence:     newPresenceQueue(),
+		reh:          newRehandshakes(),
 	}
 	m.bind = &bind{m: m}
 	return m, nil
@@ -272,6 +277,7 @@ func (m *Mgmt) Stats() Stats {
 		Probes:        m.stats.probes.Load(),
 		PeerLoads:     m.stats.peerLoads.Load(),
 		PeerEvictions: m.stats.peerEvictions.Load(),
+		Rehandshakes:  m.reh.stats(),
 		Drops:         m.stats.dropMap(),
 	}
 	m.mu.RLock()

@@ -37,6 +37,7 @@ type peer struct {
 	endpoint   netip.AddrPort // the last authenticated UDP address
 	endpointAt time.Time      // when the datagram that proved it arrived
 	lastProbe  time.Time
+	refreshAt  time.Time          // when an online device's presence is written again
 	indices    [maxIndices]uint32 // the relay's own indices of this peer's handshakes
 	nextIndex  int
 	control    *controlConn // the live control connection, if any

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -31,7 +32,12 @@ import (
 //     known at; otherwise it is dropped, as is anything for an endpoint that
 //     names no peer. The relay sends nothing to an address it did not learn
 //     from an authenticated packet.
+//   - The provisional endpoint of a re-handshake carries one initiation
+//     and proves nothing (allowRehandshake).
 func (m *Mgmt) allowSend(b []byte, e *endpoint) bool {
+	if e.reh != nil {
+		return m.allowRehandshake(b, e)
+	}
 	p := e.peer
 	if p == nil || e.rx.IsZero() || len(b) < wire.MessageTransportHeaderSize {
 		m.stats.drop(idxUnauthenticated)
@@ -89,8 +95,9 @@ func (m *Mgmt) authenticated(p *peer, addr netip.AddrPort, rx time.Time) {
 		return
 	}
 	m.endpoints.SetDeviceEndpoint(p.id, addr)
-	m.presence.report(p.id, addr, true, now)
+	m.reportOnline(p, addr, now)
 	if !wasOnline {
+		m.reh.confirm(p.id)
 		m.log.Info("mgmt: device online", "device_id", p.id, "remote_addr", addr)
 	} else {
 		m.log.Info("mgmt: device moved", "device_id", p.id, "remote_addr", addr)
@@ -159,7 +166,9 @@ func (m *Mgmt) sweep(now time.Time, ping *netstack.PingConn, seq *uint16) {
 		*seq++
 		m.probe(ping, p, *seq)
 	}
+	m.refreshPresence(now)
 	m.limiter.gc(now)
+	m.gcRehandshakes(now)
 }
 
 // probe sends an ICMPv6 echo request to p's management address.
@@ -262,5 +271,41 @@ func (m *Mgmt) presenceLoop(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// reportOnline queues the store write that p is online at addr, and
+// schedules its refresh: while a device stays online, its presence is
+// written again every presenceRefresh (less up to a quarter, so that
+// devices that came online together spread their writes), which keeps its
+// LastSeenAt within RehandshakeMaxAge. Call it with outMu held.
+func (m *Mgmt) reportOnline(p *peer, addr netip.AddrPort, now time.Time) {
+	m.mu.Lock()
+	p.refreshAt = now.Add(presenceRefresh - rand.N(presenceRefresh/4))
+	m.mu.Unlock()
+	m.presence.report(p.id, addr, true, now)
+}
+
+// refreshPresence writes the presence of the online devices whose refresh
+// is due at now again, if they had authenticated traffic recently (within
+// a third of OfflineAfter, when probing starts): a device that may have
+// gone elsewhere is not claimed for this node again.
+func (m *Mgmt) refreshPresence(now time.Time) {
+	type due struct {
+		p  *peer
+		ep netip.AddrPort
+	}
+	var refresh []due
+	m.outMu.Lock()
+	defer m.outMu.Unlock()
+	m.mu.RLock()
+	for _, p := range m.byKey {
+		if p.online && !now.Before(p.refreshAt) && now.Sub(p.idleSince()) < m.offlineAfter/3 {
+			refresh = append(refresh, due{p, p.endpoint})
+		}
+	}
+	m.mu.RUnlock()
+	for _, d := range refresh {
+		m.reportOnline(d.p, d.ep, now)
 	}
 }

@@ -17,7 +17,9 @@ import (
 //     if needed, and hands it to wireguard-go, which authenticates it.
 //   - A response, cookie reply or transport message must name one of the
 //     relay's own session indices (a response also needs its mac1); it goes
-//     to wireguard-go's bounded queue.
+//     to wireguard-go's bounded queue. One that names none may start a
+//     re-handshake with the device whose stored endpoint it came from
+//     (maybeRehandshake, rate-limited).
 //
 // Everything else, and anything that finds a queue full, is dropped and
 // counted (Stats.Drops).
@@ -60,6 +62,7 @@ func (m *Mgmt) HandleMgmt(b []byte, from netip.AddrPort) {
 	m.mu.RUnlock()
 	if pr == nil {
 		m.stats.drop(idxUnknownIndex)
+		m.maybeRehandshake(from, now)
 		return
 	}
 	m.enqueue(newPacket(b, &endpoint{addr: from, rx: now, peer: pr}))

@@ -68,6 +68,7 @@ func (m *Mgmt) Run(ctx context.Context) error {
 	wg.Go(func() { m.sweepLoop(ctx, ping) })
 	for range intakeWorkers() {
 		wg.Go(func() { m.intakeLoop(ctx) })
+		wg.Go(func() { m.rehandshakeLoop(ctx) })
 	}
 	m.running.Store(true)
 	m.log.Info("mgmt: management tunnel up", "public_key", m.public, "addr", wire.RelayMgmtAddr, "control_port", wire.ControlPort)

@@ -41,6 +41,10 @@ const (
 	DropUnauthenticatedDst DropReason = "unauthenticated_dst"
 	// DropSendError: the relay's socket refused an outgoing datagram.
 	DropSendError DropReason = "send_error"
+	// DropRehandshakeLimit: wireguard-go wanted to send a second datagram
+	// (a retried initiation, say) to the provisional endpoint of a
+	// re-handshake, which carries one initiation only.
+	DropRehandshakeLimit DropReason = "rehandshake_limit"
 	// DropMalformed: a malformed datagram whose reason is not one of
 	// wire.AllDropReasons (a newer pkg/wire); should stay zero.
 	DropMalformed DropReason = "malformed"
@@ -50,7 +54,8 @@ const (
 // its index into the counters.
 var dropReasons = func() []DropReason {
 	r := []DropReason{DropNotRunning, DropRateLimited, DropBusy, DropQueueFull, DropUnknownDevice,
-		DropUnknownIndex, DropStoreError, DropPeerLimit, DropUnauthenticatedDst, DropSendError, DropMalformed}
+		DropUnknownIndex, DropStoreError, DropPeerLimit, DropUnauthenticatedDst, DropSendError, DropRehandshakeLimit,
+		DropMalformed}
 	for _, w := range wire.AllDropReasons() {
 		r = append(r, DropReason(w))
 	}
@@ -83,6 +88,7 @@ var (
 	idxPeerLimit        = reasonIndex(DropPeerLimit)
 	idxUnauthenticated  = reasonIndex(DropUnauthenticatedDst)
 	idxSendError        = reasonIndex(DropSendError)
+	idxRehandshakeLimit = reasonIndex(DropRehandshakeLimit)
 	idxBadMac1          = reasonIndex(DropReason(wire.ErrBadMac1))
 	idxBadHandshakeDrop = reasonIndex(DropReason(wire.ErrBadHandshake))
 )
@@ -108,12 +114,41 @@ type Stats struct {
 	// PeerLoads counts peers loaded lazily from the store, PeerEvictions
 	// those removed again (idle, offline or deleted).
 	PeerLoads, PeerEvictions uint64
+	// Rehandshakes counts the relay-initiated re-handshakes.
+	Rehandshakes RehandshakeStats
 	// PeersLoaded is the number of device peers wireguard-go holds now,
 	// Online the number of devices online, Control the number of live
 	// control connections.
 	PeersLoaded, Online, Control int
 	// Drops counts dropped datagrams by reason; every reason is present.
 	Drops map[DropReason]uint64
+}
+
+// RehandshakeStats counts the re-handshakes the relay starts with devices
+// that still use a session it lost (a restart): see the package doc.
+type RehandshakeStats struct {
+	// Lookups counts sources of datagrams with an unknown receiver index
+	// looked up among the devices' stored endpoints.
+	Lookups uint64
+	// Started counts re-handshakes started: a device recently seen at the
+	// source, its peer loaded and wireguard-go asked to initiate.
+	Started uint64
+	// Sent counts initiations sent to stored endpoints, at most one per
+	// re-handshake; Confirmed the re-handshakes whose device then came
+	// online through an authenticated handshake.
+	Sent, Confirmed uint64
+	// NotStored counts sources that are no device's stored endpoint, Stale
+	// those whose device was seen there longer than RehandshakeMaxAge ago.
+	// Nothing is sent to either.
+	NotStored, Stale uint64
+	// Suppressed counts datagrams that started nothing because their
+	// source was looked up within the last few seconds (or found to be no
+	// usable endpoint within the last half minute), or its device is online
+	// or has a re-handshake pending.
+	Suppressed uint64
+	// Limited counts datagrams that started nothing because of the rate
+	// limits (per source and for all sources) or a full table or queue.
+	Limited uint64
 }
 
 // counters are the live, atomic counters behind Stats.

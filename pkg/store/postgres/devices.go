@@ -157,6 +157,19 @@ func (s *Store) DeviceByPublicKey(ctx context.Context, publicKey [32]byte) (*key
 	return d, wrap("device by public key", err)
 }
 
+// DeviceByEndpoint returns the device last seen at ep; of several, the
+// one seen there most recently. Repeating that the endpoint is not empty lets
+// PostgreSQL use the partial index of migration 0003.
+func (s *Store) DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*keystore.Device, error) {
+	if !ep.IsValid() {
+		return nil, keystore.ErrDeviceNotFound
+	}
+	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices d
+		WHERE d.last_endpoint = $1 AND d.last_endpoint <> ''
+		ORDER BY d.last_seen_at DESC NULLS LAST, d.id LIMIT 1`, endpointText(ep)))
+	return d, wrap("device by endpoint", err)
+}
+
 // DeleteDevice deletes the device; its users and key slots go with it
 // (ON DELETE CASCADE).
 func (s *Store) DeleteDevice(ctx context.Context, deviceID string) error {

@@ -315,6 +315,56 @@ func testPresence(t *testing.T, s Store) {
 	}
 }
 
+func testDeviceByEndpoint(t *testing.T, s Store) {
+	ctx := t.Context()
+	u, _ := createUser(t, s)
+	a, b := pairDevice(t, s, u.ID), pairDevice(t, s, u.ID)
+	ep := netip.MustParseAddrPort("203.0.113.7:51820")
+	find := func(what string, ep netip.AddrPort, want *keystore.Device) {
+		t.Helper()
+		got, err := s.DeviceByEndpoint(ctx, ep)
+		if want == nil {
+			wantErr(t, "DeviceByEndpoint "+what, err, keystore.ErrDeviceNotFound)
+			return
+		}
+		noErr(t, "DeviceByEndpoint "+what, err)
+		kdiff(t, what, getDevice(t, s, want.ID), got)
+		if got != nil {
+			checkUTC(t, what, got.LastSeenAt)
+		}
+	}
+
+	find("zero endpoint", netip.AddrPort{}, nil) // never-seen devices have none
+	find("never seen", ep, nil)
+
+	noErr(t, "SetPresence(a)", s.SetPresence(ctx, a.dev.ID, ep, true, "node-a", t0.Add(time.Minute)))
+	find("online", ep, a.dev)
+	find("other port", netip.AddrPortFrom(ep.Addr(), ep.Port()+1), nil)
+	find("ipv4-mapped form", netip.AddrPortFrom(netip.AddrFrom16(ep.Addr().As16()), ep.Port()), nil)
+
+	// Offline keeps the endpoint, and so the device is still found there.
+	noErr(t, "SetPresence(a offline)", s.SetPresence(ctx, a.dev.ID, netip.AddrPort{}, false, "node-a", t0.Add(2*time.Minute)))
+	find("offline", ep, a.dev)
+	noErr(t, "SetNodeOffline", func() error { _, err := s.SetNodeOffline(ctx, "node-a"); return err }())
+	find("after SetNodeOffline", ep, a.dev)
+
+	// b takes the address later (a NAT gave it a's old port): the latest
+	// wins, whichever it is.
+	noErr(t, "SetPresence(b)", s.SetPresence(ctx, b.dev.ID, ep, true, "node-b", t0.Add(3*time.Minute)))
+	find("taken over", ep, b.dev)
+	noErr(t, "SetPresence(a again)", s.SetPresence(ctx, a.dev.ID, ep, true, "node-a", t0.Add(4*time.Minute)))
+	find("taken back", ep, a.dev)
+
+	// a moves on: only b is left at ep.
+	moved := netip.MustParseAddrPort("[2001:db8::7]:40000")
+	noErr(t, "SetPresence(a moved)", s.SetPresence(ctx, a.dev.ID, moved, true, "node-a", t0.Add(5*time.Minute)))
+	find("left", ep, b.dev)
+	find("ipv6", moved, a.dev)
+
+	noErr(t, "DeleteDevice(b)", s.DeleteDevice(ctx, b.dev.ID))
+	find("deleted", ep, nil)
+}
+
 func testSetFirmware(t *testing.T, s Store) {
 	u, _ := createUser(t, s)
 	p := pairDevice(t, s, u.ID)

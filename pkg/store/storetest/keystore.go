@@ -45,6 +45,7 @@ func RunKeystore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SetSealedLabel", testSetSealedLabel},
 		{"DeleteDevice", testDeleteDevice},
 		{"Presence", testPresence},
+		{"DeviceByEndpoint", testDeviceByEndpoint},
 		{"SetFirmware", testSetFirmware},
 		{"DeleteUserDeviceAccess", testDeleteUserDeviceAccess},
 		{"DeleteUserCascade", testDeleteUserCascade},
