@@ -41,7 +41,7 @@ const (
 	defaultBatchSize    = 16
 	defaultDialTimeout  = 15 * time.Second
 	defaultMinBackoff   = 250 * time.Millisecond
-	defaultMaxBackoff   = 8 * time.Second
+	defaultMaxBackoff   = 3 * time.Second
 	defaultPingInterval = 15 * time.Second
 	defaultPingTimeout  = 10 * time.Second
 	defaultPacketSize   = 2048
@@ -84,7 +84,7 @@ type BindConfig struct {
 	DialTimeout time.Duration
 
 	// MinBackoff and MaxBackoff bound the wait between redial attempts
-	// (defaults 250 ms and 8 s). Each wait doubles the last, capped at
+	// (defaults 250 ms and 3 s: a user waits on a redial after a relay restart, and one redial is one cheap HTTPS request). Each wait doubles the last, capped at
 	// MaxBackoff, and is then drawn at random from its upper half.
 	MinBackoff, MaxBackoff time.Duration
 
