@@ -84,7 +84,7 @@ var options = []option{
 	},
 	{
 		name: "udp-listen", env: "BLINDRELAY_UDP_LISTEN", arg: "HOST:PORT", def: server.DefaultUDPListen,
-		help:  "UDP address for WireGuard traffic (checked and reported; not yet bound).",
+		help:  "UDP address for WireGuard: device management tunnels and relayed sessions share this one port.",
 		apply: func(s *settings, v string) error { s.server.UDP.Listen = v; return nil },
 	},
 	{
