@@ -93,6 +93,12 @@
 // not to be usable endpoints are cached for half a minute, and the tables
 // of sources and pending re-handshakes have fixed sizes.
 //
+// A device that sends nothing (an idle device between keepalives, 25 s
+// apart) starts no re-handshake this way. Wake starts the same one on
+// request, when someone wants the device (pkg/server's tunnel requests):
+// the device is looked up by id (Store.DeviceByID) instead of by endpoint,
+// under the same rules, with at most one wake per device and five seconds.
+//
 // LastSeenAt must stay recent for a device that has been online for days,
 // so the presence of an online device with recent authenticated traffic is
 // written again every five minutes or so (a store write per online device

@@ -65,11 +65,17 @@ type countingStore struct {
 	keystore.Store
 	lookups         atomic.Int64 // by public key
 	endpointLookups atomic.Int64
+	idLookups       atomic.Int64 // by id (Wake)
 }
 
 func (s *countingStore) DeviceByPublicKey(ctx context.Context, key [32]byte) (*keystore.Device, error) {
 	s.lookups.Add(1)
 	return s.Store.DeviceByPublicKey(ctx, key)
+}
+
+func (s *countingStore) DeviceByID(ctx context.Context, id string) (*keystore.Device, error) {
+	s.idLookups.Add(1)
+	return s.Store.DeviceByID(ctx, id)
 }
 
 func (s *countingStore) DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*keystore.Device, error) {
@@ -666,6 +672,9 @@ func (*fakeStore) SetPresence(context.Context, string, netip.AddrPort, bool, str
 func (*fakeStore) SetFirmware(context.Context, string, string, int) error { return nil }
 func (*fakeStore) SetNodeOffline(context.Context, string) (int, error)    { return 0, nil }
 func (*fakeStore) DeviceByEndpoint(context.Context, netip.AddrPort) (*keystore.Device, error) {
+	return nil, keystore.ErrDeviceNotFound
+}
+func (*fakeStore) DeviceByID(context.Context, string) (*keystore.Device, error) {
 	return nil, keystore.ErrDeviceNotFound
 }
 

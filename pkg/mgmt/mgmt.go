@@ -74,6 +74,9 @@ type Store interface {
 	// DeviceByEndpoint returns the device last seen at ep, or
 	// keystore.ErrDeviceNotFound: the lookup of a re-handshake.
 	DeviceByEndpoint(ctx context.Context, ep netip.AddrPort) (*keystore.Device, error)
+	// DeviceByID returns the device, or keystore.ErrDeviceNotFound: the
+	// lookup of a wake (Wake).
+	DeviceByID(ctx context.Context, id string) (*keystore.Device, error)
 }
 
 // Sender writes a datagram through the relay's UDP socket

@@ -69,8 +69,10 @@ type rehandshakes struct {
 	global  bucket                       // guarded by mu
 	seen    map[netip.AddrPort]time.Time // source → not looked up again before; guarded by mu
 	pending map[string]*rehandshake      // by device id; guarded by mu
+	wakes   map[string]time.Time         // device id → not woken again before (Wake); guarded by mu
 
 	lookups, started, sent, confirmed   atomic.Uint64
+	wakeLookups, wakesStarted           atomic.Uint64
 	notStored, stale, suppressed, limit atomic.Uint64
 }
 
@@ -80,20 +82,23 @@ func newRehandshakes() rehandshakes {
 		queue:     make(chan netip.AddrPort, rehandshakeQueue),
 		seen:      make(map[netip.AddrPort]time.Time),
 		pending:   make(map[string]*rehandshake),
+		wakes:     make(map[string]time.Time),
 	}
 }
 
 // stats returns a snapshot of the counters.
 func (r *rehandshakes) stats() RehandshakeStats {
 	return RehandshakeStats{
-		Lookups:    r.lookups.Load(),
-		Started:    r.started.Load(),
-		Sent:       r.sent.Load(),
-		Confirmed:  r.confirmed.Load(),
-		NotStored:  r.notStored.Load(),
-		Stale:      r.stale.Load(),
-		Suppressed: r.suppressed.Load(),
-		Limited:    r.limit.Load(),
+		Lookups:      r.lookups.Load(),
+		Started:      r.started.Load(),
+		Sent:         r.sent.Load(),
+		Confirmed:    r.confirmed.Load(),
+		NotStored:    r.notStored.Load(),
+		Stale:        r.stale.Load(),
+		Suppressed:   r.suppressed.Load(),
+		Limited:      r.limit.Load(),
+		Wakes:        r.wakeLookups.Load(),
+		WakesStarted: r.wakesStarted.Load(),
 	}
 }
 
@@ -114,6 +119,11 @@ func (r *rehandshakes) gc(now time.Time) (unanswered []string) {
 	for src, until := range r.seen {
 		if !now.Before(until) {
 			delete(r.seen, src)
+		}
+	}
+	for id, until := range r.wakes {
+		if !now.Before(until) {
+			delete(r.wakes, id)
 		}
 	}
 	for id, rh := range r.pending {
@@ -228,40 +238,63 @@ func (m *Mgmt) startRehandshake(ctx context.Context, src netip.AddrPort) {
 		return
 	}
 	key := wgkey.Public(dev.PublicKey)
-	m.mu.RLock()
-	p := m.byKey[key]
-	online := p != nil && p.online
-	m.mu.RUnlock()
-	if online {
+	if m.onlineKey(key) {
 		// A datagram of an old session (or of a browser session that
 		// ended) from a device that is here: nothing to do.
 		r.suppressed.Add(1)
 		r.suppress(src, now.Add(negativeTTL))
 		return
 	}
+	m.launchRehandshake(dev, key, src, now)
+}
 
+// onlineKey reports whether the device with key is loaded and online.
+func (m *Mgmt) onlineKey(key wgkey.Public) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p := m.byKey[key]
+	return p != nil && p.online
+}
+
+// launchResult is what launchRehandshake did.
+type launchResult int
+
+const (
+	launchStarted launchResult = iota // started: the initiation is on its way
+	launchPending                     // one was pending already
+	launchFailed                      // nothing started (limit, error, eviction)
+)
+
+// launchRehandshake starts a re-handshake with dev (whose key is key) at
+// its stored endpoint src, which the caller checked to be recent (at most
+// RehandshakeMaxAge old), unless the device has one pending or too many
+// are pending: the device's peer is loaded with src as a provisional
+// endpoint (which lets exactly one initiation out, see allowRehandshake)
+// and wireguard-go starts a handshake with it.
+func (m *Mgmt) launchRehandshake(dev *keystore.Device, key wgkey.Public, src netip.AddrPort, now time.Time) launchResult {
+	r := &m.reh
 	rh := &rehandshake{deviceID: dev.ID, until: now.Add(rehandshakeWindow)}
 	r.mu.Lock()
 	if old := r.pending[dev.ID]; old != nil && now.Before(old.until) {
 		r.mu.Unlock()
 		r.suppressed.Add(1)
-		return
+		return launchPending
 	}
 	if len(r.pending) >= maxRehandshakePending {
 		r.mu.Unlock()
 		r.limit.Add(1)
-		return
+		return launchFailed
 	}
 	r.pending[dev.ID] = rh
 	r.mu.Unlock()
 
-	p, err = m.loadPeer(dev, key, now)
+	p, err := m.loadPeer(dev, key, now)
 	if err != nil {
 		if m.storeLogs.allow() {
 			m.log.Warn("mgmt: cannot load peer for a re-handshake", "device_id", dev.ID, "err", err)
 		}
 		r.drop(rh)
-		return
+		return launchFailed
 	}
 	// ipcMu keeps the peer from being removed (evict) until wireguard-go
 	// has its endpoint and started the handshake; the initiation goes out
@@ -274,7 +307,16 @@ func (m *Mgmt) startRehandshake(ctx context.Context, src netip.AddrPort) {
 	}
 	if wp == nil {
 		r.drop(rh) // evicted meanwhile, or shutting down
-		return
+		return launchFailed
+	}
+	m.mu.RLock()
+	online := p.online
+	m.mu.RUnlock()
+	if online {
+		// It came online meanwhile: its endpoint in wireguard-go is an
+		// authenticated one, which the provisional one must not replace.
+		r.drop(rh)
+		return launchFailed
 	}
 	wp.SetEndpointFromPacket(&endpoint{addr: src, rx: now, peer: p, reh: rh})
 	r.started.Add(1)
@@ -285,6 +327,7 @@ func (m *Mgmt) startRehandshake(ctx context.Context, src netip.AddrPort) {
 	if err := wp.SendHandshakeInitiation(false); err != nil {
 		m.log.Debug("mgmt: re-handshake initiation failed", "device_id", dev.ID, "err", err)
 	}
+	return launchStarted
 }
 
 // drop forgets rh if it is still the device's pending re-handshake.

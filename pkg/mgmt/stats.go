@@ -149,6 +149,11 @@ type RehandshakeStats struct {
 	// Limited counts datagrams that started nothing because of the rate
 	// limits (per source and for all sources) or a full table or queue.
 	Limited uint64
+	// Wakes counts the devices Wake looked up in the store, WakesStarted
+	// the re-handshakes it started (also counted in Started). A wake's
+	// unknown or stale device counts in NotStored or Stale, a wake the
+	// limits refused in Limited.
+	Wakes, WakesStarted uint64
 }
 
 // counters are the live, atomic counters behind Stats.

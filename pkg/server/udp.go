@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -176,9 +177,43 @@ func newSessions(r *relay.Server, m *mgmt.Mgmt) *sessions {
 // errShuttingDown ends a session that starts while the relay shuts down.
 var errShuttingDown = errors.New("the relay is shutting down")
 
+// Bounds of DeviceOnline's wait for a device it woke.
+const (
+	// wakeWait bounds the wait for a woken device: its answer to the
+	// relay's initiation takes one round trip, a second or two on a slow
+	// mobile link.
+	wakeWait = 2 * time.Second
+	// wakePoll is how often the wait looks at the device's state.
+	wakePoll = 50 * time.Millisecond
+)
+
 // DeviceOnline implements api.Tunnels: the device's management tunnel is
-// up on this node.
-func (s *sessions) DeviceOnline(deviceID string) bool { return s.mgmt.Online(deviceID) }
+// up on this node. A device that is not online but was recently seen (the
+// relay restarted, say, and the device is idle until its next keepalive)
+// is woken (mgmt.Wake) and waited for, up to wakeWait; a device there is
+// nothing to wake for is answered at once.
+func (s *sessions) DeviceOnline(deviceID string) bool {
+	if s.mgmt.Online(deviceID) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wakeWait)
+	defer cancel()
+	if !s.mgmt.Wake(ctx, deviceID) {
+		return s.mgmt.Online(deviceID) // it may have come online meanwhile
+	}
+	t := time.NewTicker(wakePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.mgmt.Online(deviceID)
+		case <-t.C:
+			if s.mgmt.Online(deviceID) {
+				return true
+			}
+		}
+	}
+}
 
 // Serve implements api.Tunnels with relay.Accept.
 func (s *sessions) Serve(ctx context.Context, ws *websocket.Conn, ts api.TunnelSession) error {
