@@ -23,17 +23,15 @@ const (
 	parallelRequests  = 16
 
 	// recoverGoal is how fast the issue wants a session to serve again
-	// after the relay or the device restarted. It is not met yet, so a
-	// miss is logged, not failed: after a relay restart the device's
-	// management tunnel comes back only when the device's WireGuard gives
-	// up on its old session (15 s without an answer to data it sent, or
-	// its control pings: 25 s + 15 s), and after a device reboot the
-	// client's WireGuard waits 15 s before it handshakes again. Set
-	// BLINDRELAY_E2E_RECOVERY_GOAL=1 to fail on a miss.
+	// after the relay or the device restarted, and a miss fails the test.
+	// After a relay restart the tunnel's redial wakes the device at its
+	// stored endpoint (pkg/mgmt Wake: about 1 s measured); after a device
+	// reboot the tunnel's stall detector restarts the handshake (4-8 s
+	// measured). BLINDRELAY_E2E_RECOVERY_GOAL=off only logs a miss, for a
+	// machine too loaded to keep time.
 	recoverGoal = 10 * time.Second
-	// recoverBound is what the current design guarantees (the device's
-	// control ping interval and timeout, WireGuard's handshake timeout and
-	// the client's redial backoff), with slack for a loaded machine.
+	// recoverBound is how long a poll waits at all before the test fails
+	// for good, with slack for a loaded machine.
 	recoverBound = 90 * time.Second
 )
 
@@ -195,7 +193,7 @@ func checkRecovery(t *testing.T, what string, took time.Duration) {
 		t.Logf("%s: the session serves again after %s", what, took)
 		return
 	}
-	if os.Getenv("BLINDRELAY_E2E_RECOVERY_GOAL") != "" {
+	if os.Getenv("BLINDRELAY_E2E_RECOVERY_GOAL") != "off" {
 		t.Errorf("%s: the session served again after %s, want within %s", what, took, recoverGoal)
 		return
 	}
