@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -366,3 +367,25 @@ func TestNewValidates(t *testing.T) {
 		t.Fatalf("defaults: idle %v, offline %v", m.idleTimeout, m.offlineAfter)
 	}
 }
+
+// TestRunCancelledBeforeStart: a relay asked to stop while it is still
+// starting (its context already ended) stops cleanly, not with the store's
+// context error.
+func TestRunCancelledBeforeStart(t *testing.T) {
+	t.Parallel()
+	store := newTestStore(t)
+	m, err := New(Config{Private: newKey(t), Store: store, Sender: nopSender{}, Endpoints: &recordingEndpoints{}, Node: "n1", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Run(ctx); err != nil {
+		t.Fatalf("Run with an ended context = %v, want nil", err)
+	}
+}
+
+// nopSender sends nothing.
+type nopSender struct{}
+
+func (nopSender) WriteTo([]byte, netip.AddrPort) error { return nil }

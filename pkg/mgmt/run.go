@@ -31,6 +31,9 @@ func (m *Mgmt) Run(ctx context.Context) error {
 		return errors.New("mgmt: Run called twice")
 	}
 	if _, err := m.store.SetNodeOffline(ctx, m.node); err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop before it started: nothing to undo
+		}
 		return fmt.Errorf("mgmt: mark node %q offline: %w", m.node, err)
 	}
 	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{wire.RelayMgmtAddr}, nil, mtu)
