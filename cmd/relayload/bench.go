@@ -83,14 +83,14 @@ func measure(ctx context.Context, o *options, logger *slog.Logger) (_ *Result, e
 		return nil, errors.New("relayload reads /proc: Linux only")
 	}
 	b := &bench{o: o, log: logger, res: &Result{Devices: o.count, WindowSeconds: o.window.Seconds()}}
-	if err := b.prepare(ctx); err != nil {
-		return nil, err
-	}
 	defer func() {
 		if cerr := b.cleanup(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
+	if err := b.prepare(ctx); err != nil {
+		return nil, err
+	}
 	if err := b.startRelay(ctx); err != nil {
 		return nil, err
 	}
